@@ -24,7 +24,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -201,26 +200,24 @@ class EnsembleSpec(_Model):
     )
 
 
+Quantity = Annotated[str | int, Field(description="a Kubernetes quantity such as 500m, 2 or 4Gi")]
+
+
+class Resources(_Model):
+    requests: dict[str, Quantity] = Field(default_factory=dict)
+    limits: dict[str, Quantity] = Field(default_factory=dict)
+
+
 class PodSpec(_Model):
     """The pod settings users need on real clusters (trainer and serving pods alike)."""
 
     image: str | None = Field(default=None, max_length=512, description="Override the image.")
-    resources: dict[str, dict[str, str | int]] = Field(
-        default_factory=dict, description="Container resources: requests and limits."
-    )
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, Any]] = Field(default_factory=list, max_length=64)
     service_account_name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=253)
-
-    @field_validator("resources")
-    @classmethod
-    def _known_resource_keys(cls, value: dict[str, dict[str, str | int]]) -> dict[str, dict[str, str | int]]:
-        unknown = set(value) - {"requests", "limits"}
-        if unknown:
-            raise ValueError(f"resources takes only 'requests' and 'limits', not {sorted(unknown)}")
-        return value
 
 
 class ServingSpec(PodSpec):
