@@ -126,7 +126,9 @@ def create_app(settings: Settings) -> FastAPI:
             raise ModelNotFound(f"no model {name!r}; this service serves {runtime.model_name!r}")
         return runtime
 
-    async def predict_body(request: Request, decode: Callable[[Any, codecs.InputSchema], Any], endpoint: str) -> tuple[Any, codecs.Prediction]:
+    async def predict_body(
+        request: Request, decode: Callable[[Any, codecs.InputSchema], Any], endpoint: str
+    ) -> tuple[Any, codecs.Prediction]:
         inputs = runtime.require_ready()
         body = await read_json(request, settings.max_body_bytes)
         frame = decode(body, inputs)
@@ -162,7 +164,11 @@ def create_app(settings: Settings) -> FastAPI:
         assert rt.meta is not None and rt.inputs is not None
         meta = rt.meta
         outputs: list[dict[str, Any]] = [
-            {"name": "predict", "datatype": rt.label_type if meta.task == "classification" else "FP64", "shape": [-1]}
+            {
+                "name": "predict",
+                "datatype": rt.label_type if meta.task == "classification" else "FP64",
+                "shape": [-1],
+            }
         ]
         if meta.task == "classification":
             outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(rt.classes)]})
@@ -171,7 +177,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "name": rt.model_name,
                 "versions": [meta.sha256[:12]],
                 "platform": "kube-automl",
-                "inputs": [{"name": c.name, "datatype": c.datatype, "shape": [-1]} for c in rt.inputs.columns],
+                "inputs": [
+                    {"name": c.name, "datatype": c.datatype, "shape": [-1]} for c in rt.inputs.columns
+                ],
                 "outputs": outputs,
                 "parameters": {
                     "content_type": "pd",

@@ -40,7 +40,21 @@ from automl.serving.errors import BadRequest, InvalidInput, PayloadTooLarge
 from automl.spec import Task
 
 V2_DATATYPES = frozenset(
-    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"}
+    {
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+        "BYTES",
+    }
 )
 _SCALARS = (str, int, float, bool)
 
@@ -85,7 +99,7 @@ class InputSchema:
             return self.from_positional(records, where)
         columns: dict[str, list[Any]] = {}
         for name in self.names:
-            values = []
+            values: list[Any] = []
             append = values.append
             try:
                 for record in records:
@@ -117,14 +131,15 @@ class InputSchema:
             )
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != width:
-                raise InvalidInput(f"{where}: row {i} does not have {width} values like row 0", kind="wrong_shape")
+                raise InvalidInput(
+                    f"{where}: row {i} does not have {width} values like row 0", kind="wrong_shape"
+                )
         columns = {name: [row[j] for row in rows] for j, name in enumerate(names)}
         return self.to_frame(columns, len(rows))
 
     # -- the checks -----------------------------------------------------------------------
 
     def to_frame(self, columns: dict[str, list[Any]], n_rows: int) -> pd.DataFrame:
-        self.check_rows(n_rows)
         missing = [c.name for c in self.columns if c.name not in columns]
         if missing:
             raise InvalidInput(
@@ -132,12 +147,14 @@ class InputSchema:
                 f"the model takes {self.names}",
                 kind="missing_column",
             )
+        self.check_rows(n_rows)
         data: dict[str, Any] = {}
         for col in self.columns:
             values = columns[col.name]
             if len(values) != n_rows:
                 raise InvalidInput(
-                    f"column {col.name!r} has {len(values)} values, other columns have {n_rows}", kind="wrong_shape"
+                    f"column {col.name!r} has {len(values)} values, other columns have {n_rows}",
+                    kind="wrong_shape",
                 )
             if col.kind == "numeric":
                 data[col.name] = _numeric(col.name, values)
@@ -192,13 +209,16 @@ def _datetime(name: str, values: list[Any]) -> np.ndarray:
     for row, value in enumerate(values):
         if value is not None and not isinstance(value, str):
             raise InvalidInput(
-                f"column {name!r}: row {row}: expected a date/time as text, got {_show(value)}", kind="wrong_type"
+                f"column {name!r}: row {row}: expected a date/time as text, got {_show(value)}",
+                kind="wrong_type",
             )
     out = np.empty(len(values), dtype=object)
     out[:] = values
     present = [i for i, v in enumerate(values) if v]
     if present:
-        parsed = pd.to_datetime(pd.Series(out[present], dtype=object), errors="coerce", format="mixed", utc=True)
+        parsed = pd.to_datetime(
+            pd.Series(out[present], dtype=object), errors="coerce", format="mixed", utc=True
+        )
         bad = np.flatnonzero(parsed.isna().to_numpy())
         if len(bad):
             row = present[int(bad[0])]
@@ -250,17 +270,19 @@ def v2_columns(body: Any, schema: InputSchema) -> pd.DataFrame:
             raise BadRequest(f"input {name!r} has no 'data'")
         data = _flatten(tensor["data"])
         if len(data) != math.prod(shape):
-            raise BadRequest(f"input {name!r}: shape {shape} holds {math.prod(shape)} values, 'data' has {len(data)}")
+            raise BadRequest(
+                f"input {name!r}: shape {shape} holds {math.prod(shape)} values, 'data' has {len(data)}"
+            )
         tensors[name] = data
         shapes[name] = shape
     if len(tensors) == 1:
-        (name, data), = tensors.items()
+        ((name, data),) = tensors.items()
         shape = shapes[name]
         if name not in schema.names and len(shape) == 2:
             schema.check_rows(shape[0])
             width = shape[1]
-            rows = [data[r * width : (r + 1) * width] for r in range(shape[0])]
-            return schema.from_positional(rows, where=f"input {name!r}")
+            matrix = [data[r * width : (r + 1) * width] for r in range(shape[0])]
+            return schema.from_positional(matrix, where=f"input {name!r}")
     n_rows = {name: shape[0] for name, shape in shapes.items()}
     known = {name: n for name, n in n_rows.items() if name in schema.names}
     counts = set(known.values())
@@ -270,8 +292,9 @@ def v2_columns(body: Any, schema: InputSchema) -> pd.DataFrame:
     rows = counts.pop() if counts else 0
     for name in known:
         if math.prod(shapes[name][1:]) != 1:
-            raise InvalidInput(f"input {name!r}: shape {shapes[name]}: a column takes one value per row", kind="wrong_shape")
-    schema.check_rows(rows) if known else None
+            raise InvalidInput(
+                f"input {name!r}: shape {shapes[name]}: a column takes one value per row", kind="wrong_shape"
+            )
     return schema.to_frame({k: v for k, v in tensors.items() if k in known}, rows)
 
 

@@ -23,12 +23,33 @@ from prometheus_client import (
     generate_latest,
 )
 
-_LATENCY = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LATENCY = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 _ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 
 REQUESTS = Counter("automl_serving_requests", "HTTP requests answered", ["endpoint", "code"])
 REQUEST_SECONDS = Histogram(
-    "automl_serving_request_seconds", "Time from request to response, per endpoint", ["endpoint"], buckets=_LATENCY
+    "automl_serving_request_seconds",
+    "Time from request to response, per endpoint",
+    ["endpoint"],
+    buckets=_LATENCY,
 )
 ROWS = Counter("automl_serving_rows_predicted", "Rows predicted", ["endpoint"])
 ERRORS = Counter("automl_serving_errors", "Requests answered with an error, by kind", ["kind"])
@@ -37,12 +58,18 @@ PREDICT_SECONDS = Histogram(
 )
 BATCH_ROWS = Histogram("automl_serving_batch_rows", "Rows per model call", buckets=_ROWS)
 BATCH_REQUESTS = Histogram(
-    "automl_serving_batch_requests", "Requests merged into one model call", buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
+    "automl_serving_batch_requests",
+    "Requests merged into one model call",
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32, 64),
 )
 MODEL_LOAD_SECONDS = Gauge(
-    "automl_serving_model_load_seconds", "Time to load the model (read, verify, unpickle)", multiprocess_mode="max"
+    "automl_serving_model_load_seconds",
+    "Time to load the model (read, verify, unpickle)",
+    multiprocess_mode="max",
 )
-MODEL_READY = Gauge("automl_serving_model_ready", "Workers with the model loaded", multiprocess_mode="livesum")
+MODEL_READY = Gauge(
+    "automl_serving_model_ready", "Workers with the model loaded", multiprocess_mode="livesum"
+)
 LOAD_FAILURES = Counter("automl_serving_model_load_failures", "Failed model load attempts")
 
 

@@ -118,6 +118,8 @@ class ModelRuntime:
             return True
 
     def _load_once(self) -> None:
+        # model.json first: the model's name (used in URLs) is known even if the pickle is refused.
+        self.meta = artifact.load_metadata(self.location)
         model, meta = artifact.load_model(self.location, self.sha256)
         if hasattr(model, "set_n_jobs"):
             model.set_n_jobs(1)

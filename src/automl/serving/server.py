@@ -33,7 +33,9 @@ def serve(settings: Settings) -> None:
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="automl-serving-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         uvicorn.run(
             "automl.serving.app:app_from_env",
@@ -43,7 +45,7 @@ def serve(settings: Settings) -> None:
             workers=workers,
             log_level=settings.log_level,
             access_log=settings.access_log,
-            timeout_graceful_shutdown=settings.graceful_seconds,
+            timeout_graceful_shutdown=max(1, round(settings.graceful_seconds)),
             lifespan="on",
             server_header=False,
         )
@@ -69,6 +71,12 @@ def run(
     :class:`~automl.serving.settings.Settings` fields (``max_rows``, ``max_body_bytes``, ...).
     """
     settings = Settings(
-        model_uri=location, host=host, port=port, workers=workers or 0, sha256=sha256, name=name, **options  # type: ignore[arg-type]
+        model_uri=location,
+        host=host,
+        port=port,
+        workers=workers or 0,
+        sha256=sha256,
+        name=name,
+        **options,  # type: ignore[arg-type]
     )
     serve(settings)
