@@ -25,6 +25,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
@@ -34,7 +35,7 @@ Style = Literal["native", "tree", "linear"]
 
 # HistGradientBoosting splits on at most 255 bins, one of them for missing values.
 NATIVE_MAX_CATEGORIES = 250
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "dayofyear")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "day_of_year")
 
 
 class InputCoercer(TransformerMixin, BaseEstimator):
@@ -126,7 +127,8 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         out: dict[str, Any] = {}
         for name, categories in self.categories_.items():
-            cat = pd.Categorical(X[name], categories=categories)
+            values = X[name]
+            cat = pd.Categorical(values.where(values.isin(categories)), categories=categories)
             out[name] = cat if self.output == "category" else np.where(cat.codes < 0, np.nan, cat.codes)
         return pd.DataFrame(out, index=X.index)
 
@@ -167,7 +169,7 @@ def build_featurizer(schema: FeatureSchema, style: Style, task_is_classification
                 )
             )
         if high:
-            encoder = TargetEncoder(target_type="auto", random_state=0)
+            encoder = TargetEncoder(target_type="auto", cv=KFold(n_splits=5, shuffle=True, random_state=0))
             parts.append(
                 (
                     "target",
