@@ -118,7 +118,7 @@ def _clear_previous(run_uri: str) -> None:
     local = storage.storage_for(run_uri).local_path(run_uri)
     if local is None:
         return  # s3: candidates are overwritten by id; nothing is deleted remotely
-    for part in ("candidates", "model", "prepared"):
+    for part in ("candidates", "model"):
         shutil.rmtree(Path(local) / part, ignore_errors=True)
 
 
@@ -141,8 +141,10 @@ def run_job(
         raise AutoMLError(
             f"{run_uri} already holds a run; choose another output (--output) or pass --overwrite"
         )
-    _clear_previous(run_uri)
+    # prepare() checks the data before it writes anything, so bad input leaves a previous
+    # run untouched; only then are the previous run's candidates and model removed.
     plan = prepare(spec, run_uri, guardrails)
+    _clear_previous(run_uri)
     storage.write_text(storage.join(run_uri, "job.json"), json.dumps(dump_job(job), indent=2))
     observer.started(job, plan, run_uri)
     prepared = time.monotonic()
