@@ -398,6 +398,13 @@ class Cluster:
             "--tls-cert-file", str(certs["apiserver_crt"]),
             "--tls-private-key-file", str(certs["apiserver_key"]),
             "--client-ca-file", str(certs["ca_crt"]),
+            # front-proxy settings: unused, but without them every component that reads
+            # extension-apiserver-authentication logs an error about a missing CA bundle
+            "--requestheader-client-ca-file", str(certs["ca_crt"]),
+            "--requestheader-allowed-names", "front-proxy-client",
+            "--requestheader-username-headers", "X-Remote-User",
+            "--requestheader-group-headers", "X-Remote-Group",
+            "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
             "--authorization-mode", "Node,RBAC",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", str(certs["sa_pub"]),

@@ -57,11 +57,12 @@ def pod_spec(command: list[str], restart: str = "Never", **extra: Any) -> dict:
             "containers": [container], **extra}
 
 
-def job(name: str, command: list[str], backoff_limit: int = 0, **extra: Any) -> dict:
+def job(name: str, command: list[str], backoff_limit: int = 0, restart: str = "Never",
+        **extra: Any) -> dict:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
             "spec": {"backoffLimit": backoff_limit,
                      "template": {"metadata": {"labels": {"job": name}},
-                                  "spec": pod_spec(command, **extra)}}}
+                                  "spec": pod_spec(command, restart=restart, **extra)}}}
 
 
 def job_condition(cluster: Cluster, ns: str, name: str, type_: str) -> dict | None:
@@ -404,6 +405,70 @@ def test_pod_reads_minio_with_credentials_from_a_secret(cluster: Cluster, ns: st
     term = main_state(pod)["state"]["terminated"]
     assert term["exitCode"] == 0, cluster.pod_log(ns, pod["metadata"]["name"])
     assert term["message"] == "from minio"
+
+
+def test_restart_on_failure_retries_in_place_then_completes(cluster: Cluster, ns: str) -> None:
+    script = ("import os, sys\n"
+              "marker = os.path.join(os.environ['STATE'], 'tried')\n"
+              "if not os.path.exists(marker):\n"
+              "    open(marker, 'w').close(); sys.exit(7)\n")
+    apply(cluster, job("retries", ["python", "-c", script], backoff_limit=3, restart="OnFailure",
+                       volumes=[{"name": "state", "emptyDir": {}}],
+                       container={"env": [{"name": "STATE", "value": "/state"}],
+                                  "volumeMounts": [{"name": "state", "mountPath": "/state"}]}),
+          namespace=ns)
+    wait_for(lambda: job_condition(cluster, ns, "retries", "Complete"), 60, what="Job Complete")
+    (pod,) = pods(cluster, ns, "job=retries")
+    st = main_state(pod)
+    assert st["restartCount"] == 1
+    assert st["lastState"]["terminated"]["exitCode"] == 7
+    assert st["state"]["terminated"]["exitCode"] == 0
+
+
+def test_deleting_a_pod_kills_its_process_group_after_the_grace_period(
+    cluster: Cluster, ns: str
+) -> None:
+    if not cluster.local:
+        pytest.skip("looks at local OS processes")
+    stubborn = ("import signal, subprocess, time\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "child = subprocess.Popen(['sleep', '1000'])\n"
+                "print(child.pid, flush=True)\n"
+                "time.sleep(1000)\n")
+    spec = pod_spec(["python", "-c", stubborn])
+    spec["terminationGracePeriodSeconds"] = 2
+    apply(cluster, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stubborn"},
+                    "spec": spec}, namespace=ns)
+    wait_for(lambda: cluster.pod_log(ns, "stubborn").strip().isdigit(), 60, what="child started")
+    child = int(cluster.pod_log(ns, "stubborn").strip())
+    parent = pid_of(get(cluster, "pod", "stubborn", "-n", ns))
+    assert process_running(parent) and process_running(child)
+    t0 = time.monotonic()
+    cluster.kubectl("delete", "pod", "stubborn", "-n", ns, "--wait=true", "--timeout=30s")
+    took = time.monotonic() - t0
+    assert not process_running(parent) and not process_running(child)
+    assert 1.5 < took < 15, took  # SIGTERM ignored: SIGKILL came after the 2 s grace
+
+
+def test_helm_lints_templates_installs_and_uninstalls_a_chart(
+    cluster: Cluster, ns: str, tmp_path
+) -> None:
+    chart = tmp_path / "tiny"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: tiny\nversion: 0.1.0\nkubeVersion: '>=1.30.0-0'\n")
+    (chart / "values.yaml").write_text("greeting: hello\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
+        "data:\n  greeting: {{ .Values.greeting | quote }}\n")
+    assert cluster.helm("lint", str(chart)).returncode == 0
+    rendered = cluster.helm("template", "demo", str(chart), "--set", "greeting=hi").stdout
+    assert 'greeting: "hi"' in rendered
+    cluster.helm("install", "demo", str(chart), "-n", ns, "--wait", "--timeout", "60s")
+    cm = get(cluster, "configmap", "demo-cm", "-n", ns)
+    assert cm["data"] == {"greeting": "hello"}
+    cluster.helm("uninstall", "demo", "-n", ns, "--wait")
+    assert cluster.kubectl("get", "configmap", "demo-cm", "-n", ns, check=False).returncode != 0
 
 
 def test_helm_is_the_pinned_v4_cli(cluster: Cluster) -> None:
