@@ -18,6 +18,7 @@ from rich.table import Table
 
 from automl import __version__
 from automl.errors import AutoMLError
+from automl.runner import Observer
 
 console = Console(stderr=False, highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -34,7 +35,7 @@ def _leaderboard_table(rows: list[dict[str, Any]], metric: str, limit: int = 10)
     return table
 
 
-class ConsoleObserver:
+class ConsoleObserver(Observer):
     """A live progress bar and leaderboard on a terminal; one line per candidate otherwise."""
 
     def __init__(self, quiet: bool = False) -> None:

@@ -9,6 +9,7 @@ executor writes its failed result so that every candidate ends with a record.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -87,10 +88,8 @@ class LocalExecutor:
     def _kill(self, job: _Running) -> None:
         pid = job.process.pid
         if pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         job.process.join(timeout=5)
 
     def _collect(self, job: _Running) -> CandidateResult:

@@ -6,7 +6,7 @@ artifact, and lets the serving layer validate requests before they reach the pip
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -78,15 +78,13 @@ def _is_id_like(values: pd.Series, n_rows: int) -> bool:
     non_null = values.dropna()
     if n_rows < 50 or non_null.nunique() < 0.95 * n_rows:
         return False
-    if pd.api.types.is_float_dtype(values) and not np.allclose(non_null, np.round(non_null)):
-        return False
-    return True
+    return not (pd.api.types.is_float_dtype(values) and not np.allclose(non_null, np.round(non_null)))
 
 
 def infer_column(values: pd.Series, drop_reason: str | None = None) -> ColumnSchema:
     n_rows = len(values)
     n_unique = int(values.nunique(dropna=True))
-    base = {
+    base: dict[str, Any] = {
         "name": str(values.name),
         "dtype": str(values.dtype),
         "missing_share": float(values.isna().mean()) if n_rows else 0.0,

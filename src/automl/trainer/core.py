@@ -29,7 +29,6 @@ from automl.prepare import Plan, load_prepared
 from automl.spec import Task
 from automl.validation import fold_indices
 
-
 # Below this many rows, threads cost more than they give (LightGBM's OpenMP threads even
 # slow down by an order of magnitude when another process keeps the cores busy).
 THREADS_FROM_ROWS = 20_000
