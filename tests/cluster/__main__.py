@@ -41,8 +41,7 @@ def _load() -> Cluster | None:
 
 
 def _exports(c: Cluster) -> str:
-    env = {"KUBECONFIG": str(c.kubeconfig), **c.s3_env(),
-           "PATH": f"{c.bin_dir}{os.pathsep}$PATH"}
+    env = {"KUBECONFIG": str(c.kubeconfig), **c.s3_env(), "PATH": f"{c.bin_dir}{os.pathsep}$PATH"}
     lines = []
     for k, v in env.items():
         val = v if k == "PATH" else shlex.quote(v)
@@ -70,8 +69,9 @@ def cmd_up(a: argparse.Namespace) -> int:
     ptr = pointer_file()
     ptr.parent.mkdir(parents=True, exist_ok=True)
     ptr.write_text(json.dumps({"state_file": str(c.state_file)}))
-    print(f"cluster up in {time.monotonic() - t0:.1f}s; logs in {c.workdir / 'logs'}",
-          file=sys.stderr)
+    print(
+        f"cluster up in {time.monotonic() - t0:.1f}s; logs in {c.state_file.parent / 'logs'}", file=sys.stderr
+    )
     print(_exports(c))
     return 0
 
@@ -96,8 +96,10 @@ def cmd_status(_: argparse.Namespace) -> int:
     st = json.loads(c.state_file.read_text())
     print(f"workdir: {c.workdir}")
     for p in st.get("processes", []):
-        print(f"  {p['name']:<24} pid {p['pid']:<8} "
-              f"{'running' if alive(p['pid'], p.get('argv0')) else 'NOT RUNNING'}")
+        print(
+            f"  {p['name']:<24} pid {p['pid']:<8} "
+            f"{'running' if alive(p['pid'], p.get('argv0')) else 'NOT RUNNING'}"
+        )
     print(f"network: {st.get('network', {}).get('mode')} {st.get('network', {}).get('subnet')}")
     print(_exports(c))
     return 0

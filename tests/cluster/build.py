@@ -118,9 +118,7 @@ def go_version() -> str:
         if shutil.which("go") is None:
             _GO_VERSION = "no-go"
         else:
-            out = subprocess.run(
-                ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True
-            )
+            out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True)
             _GO_VERSION = out.stdout.strip()
     return _GO_VERSION
 
@@ -165,8 +163,17 @@ def build_component(c: Component, log=print) -> float:
     for binary, pkg in c.binaries.items():
         log(f"building {binary} ({pkg}@{c.version}) ...")
         cmd = [
-            "nice", "-n", "10", "go", "build", "-trimpath",
-            "-ldflags", " ".join(c.ldflags), "-o", str(staging / binary), pkg,
+            "nice",
+            "-n",
+            "10",
+            "go",
+            "build",
+            "-trimpath",
+            "-ldflags",
+            " ".join(c.ldflags),
+            "-o",
+            str(staging / binary),
+            pkg,
         ]
         subprocess.run(cmd, cwd=c.module_dir, env=env, check=True)
     shutil.rmtree(dest, ignore_errors=True)
@@ -187,9 +194,7 @@ def require_built() -> Path:
     todo = missing()
     if todo:
         names = ", ".join(c.name for c in todo)
-        raise RuntimeError(
-            f"cluster binaries not built ({names}); run: python -m tests.cluster build"
-        )
+        raise RuntimeError(f"cluster binaries not built ({names}); run: python -m tests.cluster build")
     return _link_all()
 
 

@@ -13,6 +13,7 @@ started or stopped, and ``local`` is False so tests can skip what only the node 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -94,8 +95,14 @@ class Cluster:
         return net is None or net.mode != "loopback"
 
     @property
-    def state_file(self) -> Path | None:
-        return self.workdir / "state.json" if self.workdir else None
+    def _wd(self) -> Path:
+        if self.workdir is None:
+            raise RuntimeError("an external cluster has no folder of its own")
+        return self.workdir
+
+    @property
+    def state_file(self) -> Path:
+        return self._wd / "state.json"
 
     def _tool(self, name: str) -> str:
         if self.bin_dir and (self.bin_dir / name).exists():
@@ -118,12 +125,14 @@ class Cluster:
         """Run the cluster's kubectl (admin kubeconfig unless another is given); text output."""
         return subprocess.run(
             [self._tool("kubectl"), "--kubeconfig", str(kubeconfig or self.kubeconfig), *args],
-            input=input, capture_output=True, text=True, check=check, timeout=timeout,
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
         )
 
-    def helm(
-        self, *args: str, check: bool = True, timeout: float = 300
-    ) -> subprocess.CompletedProcess:
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run the cluster's helm against the admin kubeconfig; text output."""
         home = Path(self.workdir or tempfile.gettempdir()) / "helm"
         env = dict(
@@ -135,7 +144,11 @@ class Cluster:
         )
         return subprocess.run(
             [self._tool("helm"), *args],
-            capture_output=True, text=True, check=check, env=env, timeout=timeout,
+            capture_output=True,
+            text=True,
+            check=check,
+            env=env,
+            timeout=timeout,
         )
 
     def api_client(self, kubeconfig: Path | str | None = None):
@@ -191,8 +204,8 @@ class Cluster:
 
         with self.api_client() as api:
             tr = client.CoreV1Api(api).create_namespaced_service_account_token(
-                service_account, namespace,
-                {"spec": {"expirationSeconds": expiration_seconds}})
+                service_account, namespace, {"spec": {"expirationSeconds": expiration_seconds}}
+            )
         cfg = yaml.safe_load(self.kubeconfig.read_text())
         ctx = next(c for c in cfg["contexts"] if c["name"] == cfg["current-context"])
         name = f"{namespace}--{service_account}"
@@ -235,10 +248,8 @@ class Cluster:
     def make_bucket(self, name: str) -> str:
         """Create the bucket if it does not exist yet; returns its name."""
         s3 = self.s3_client()
-        try:
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=name)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
         return name
 
     def create_namespace(self, name: str, timeout: float = 30) -> str:
@@ -266,10 +277,10 @@ class Cluster:
     def pod_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         """The output of a pod's container, as the node agent captured it (local only)."""
         if not self.workdir:
-            return self.kubectl("logs", "-n", namespace, pod, *(["-c", container] if container else []),
-                                check=False).stdout
-        dirs = sorted((self.workdir / "pods").glob(f"{namespace}_{pod}_*"),
-                      key=lambda p: p.stat().st_mtime)
+            return self.kubectl(
+                "logs", "-n", namespace, pod, *(["-c", container] if container else []), check=False
+            ).stdout
+        dirs = sorted((self.workdir / "pods").glob(f"{namespace}_{pod}_*"), key=lambda p: p.stat().st_mtime)
         if not dirs:
             return ""
         logs = sorted(dirs[-1].glob(f"{container or '*'}.log"))
@@ -278,7 +289,7 @@ class Cluster:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def external(cls, kubeconfig: str | Path, s3: S3Settings) -> "Cluster":
+    def external(cls, kubeconfig: str | Path, s3: S3Settings) -> Cluster:
         try:
             bindir: Path | None = build.require_built()
         except RuntimeError:
@@ -286,11 +297,14 @@ class Cluster:
         return cls(Path(kubeconfig), s3, bindir, local=False)
 
     @classmethod
-    def from_state(cls, state_file: Path | str) -> "Cluster":
+    def from_state(cls, state_file: Path | str) -> Cluster:
         st = json.loads(Path(state_file).read_text())
         return cls(
-            Path(st["kubeconfig"]), S3Settings(**st["s3"]), Path(st["bin_dir"]),
-            workdir=Path(st["workdir"]), state=st,
+            Path(st["kubeconfig"]),
+            S3Settings(**st["s3"]),
+            Path(st["bin_dir"]),
+            workdir=Path(st["workdir"]),
+            state=st,
         )
 
     @classmethod
@@ -300,7 +314,7 @@ class Cluster:
         nodes: int = 1,
         watch_pid: int | None = None,
         log=lambda msg: None,
-    ) -> "Cluster":
+    ) -> Cluster:
         """Start a cluster. With watch_pid, a reaper stops it when that process dies."""
         bindir = build.require_built()
         wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kube-automl-cluster-"))
@@ -317,8 +331,7 @@ class Cluster:
 
     def _save_state(self) -> None:
         st = dict(self._state)
-        st["processes"] = [{k: v for k, v in p.items() if not k.startswith("_")}
-                           for p in self._procs]
+        st["processes"] = [{k: v for k, v in p.items() if not k.startswith("_")} for p in self._procs]
         if self._reaper:
             st["reaper"] = {k: v for k, v in self._reaper.items() if not k.startswith("_")}
         self._state = st
@@ -327,7 +340,7 @@ class Cluster:
         tmp.replace(self.state_file)
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> dict:
-        p = procs.start(name, argv, self.workdir / "logs", env=env, cwd=self.workdir)
+        p = procs.start(name, argv, self._wd / "logs", env=env, cwd=self.workdir)
         self._procs.append(p)
         self._save_state()
         return p
@@ -337,8 +350,9 @@ class Cluster:
         wd = self.workdir
         b = self.bin_dir
         assert wd is not None and b is not None
-        self._state.update(workdir=str(wd), bin_dir=str(b), kubeconfig=str(self.kubeconfig),
-                           started=time.time())
+        self._state.update(
+            workdir=str(wd), bin_dir=str(b), kubeconfig=str(self.kubeconfig), started=time.time()
+        )
         self._save_state()
 
         net = create_pod_network()
@@ -346,19 +360,25 @@ class Cluster:
         self._save_state()
         log(f"pod network: {net.mode} {net.subnet}")
 
-        ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler",
-                                          "minio_console")}
+        ports = {
+            k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler", "minio_console")
+        }
         ports["minio"] = free_port(net.host_ip)
         self._state["ports"] = ports
 
         certs = pki.make_pki(wd / "pki", ["127.0.0.1", "10.96.0.1", net.host_ip])
         server = f"https://127.0.0.1:{ports['apiserver']}"
-        pki.kubeconfig(self.kubeconfig, server, certs["ca_crt"], wd / "pki/admin.crt",
-                       wd / "pki/admin.key")
+        pki.kubeconfig(self.kubeconfig, server, certs["ca_crt"], wd / "pki/admin.crt", wd / "pki/admin.key")
         kc = {}
         for comp in ("controller-manager", "scheduler"):
-            kc[comp] = pki.kubeconfig(wd / f"{comp}.kubeconfig", server, certs["ca_crt"],
-                                      wd / f"pki/{comp}.crt", wd / f"pki/{comp}.key", user=comp)
+            kc[comp] = pki.kubeconfig(
+                wd / f"{comp}.kubeconfig",
+                server,
+                certs["ca_crt"],
+                wd / f"pki/{comp}.crt",
+                wd / f"pki/{comp}.key",
+                user=comp,
+            )
 
         # MinIO first: it needs nothing from Kubernetes and takes a moment to come up.
         s3 = S3Settings(
@@ -369,86 +389,178 @@ class Cluster:
         self.s3 = s3
         self._state["s3"] = asdict(s3)
         (wd / "minio").mkdir()
-        self._spawn("minio", [str(b / "minio"), "server", "--quiet", "--address",
-                              f"{net.host_ip}:{ports['minio']}", "--console-address",
-                              f"127.0.0.1:{ports['minio_console']}", str(wd / "minio")],
-                    env=dict(os.environ, MINIO_ROOT_USER=s3.access_key,
-                             MINIO_ROOT_PASSWORD=s3.secret_key, MINIO_BROWSER="off",
-                             MINIO_UPDATE="off", MINIO_SITE_REGION=s3.region,
-                             HOME=str(wd / "minio")))
+        self._spawn(
+            "minio",
+            [
+                str(b / "minio"),
+                "server",
+                "--quiet",
+                "--address",
+                f"{net.host_ip}:{ports['minio']}",
+                "--console-address",
+                f"127.0.0.1:{ports['minio_console']}",
+                str(wd / "minio"),
+            ],
+            env=dict(
+                os.environ,
+                MINIO_ROOT_USER=s3.access_key,
+                MINIO_ROOT_PASSWORD=s3.secret_key,
+                MINIO_BROWSER="off",
+                MINIO_UPDATE="off",
+                MINIO_SITE_REGION=s3.region,
+                HOME=str(wd / "minio"),
+            ),
+        )
 
         etcd_url = f"http://127.0.0.1:{ports['etcd']}"
         peer_url = f"http://127.0.0.1:{ports['etcd_peer']}"
-        self._spawn("etcd", [
-            str(b / "etcd"), "--name", "automl", "--data-dir", str(wd / "etcd"),
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"automl={peer_url}", "--unsafe-no-fsync",
-            "--log-level", "warn",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(b / "etcd"),
+                "--name",
+                "automl",
+                "--data-dir",
+                str(wd / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                f"automl={peer_url}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
 
-        advertise = ["--advertise-address", net.host_ip] if net.mode == "netns" else [
-            "--advertise-address", "127.0.0.1", "--endpoint-reconciler-type", "none"]
-        self._spawn("kube-apiserver", [
-            str(b / "kube-apiserver"),
-            "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--secure-port", str(ports["apiserver"]),
-            *advertise,
-            "--cert-dir", str(wd / "pki"),
-            "--tls-cert-file", str(certs["apiserver_crt"]),
-            "--tls-private-key-file", str(certs["apiserver_key"]),
-            "--client-ca-file", str(certs["ca_crt"]),
-            # front-proxy settings: unused, but without them every component that reads
-            # extension-apiserver-authentication logs an error about a missing CA bundle
-            "--requestheader-client-ca-file", str(certs["ca_crt"]),
-            "--requestheader-allowed-names", "front-proxy-client",
-            "--requestheader-username-headers", "X-Remote-User",
-            "--requestheader-group-headers", "X-Remote-Group",
-            "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
-            "--authorization-mode", "Node,RBAC",
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file", str(certs["sa_pub"]),
-            "--service-account-signing-key-file", str(certs["sa_key"]),
-            "--service-cluster-ip-range", SERVICE_CIDR,
-            "--allow-privileged=true",
-            "--profiling=false",
-            "--v", "1",
-        ])
+        advertise = (
+            ["--advertise-address", net.host_ip]
+            if net.mode == "netns"
+            else ["--advertise-address", "127.0.0.1", "--endpoint-reconciler-type", "none"]
+        )
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(b / "kube-apiserver"),
+                "--etcd-servers",
+                etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(ports["apiserver"]),
+                *advertise,
+                "--cert-dir",
+                str(wd / "pki"),
+                "--tls-cert-file",
+                str(certs["apiserver_crt"]),
+                "--tls-private-key-file",
+                str(certs["apiserver_key"]),
+                "--client-ca-file",
+                str(certs["ca_crt"]),
+                # front-proxy settings: unused, but without them every component that reads
+                # extension-apiserver-authentication logs an error about a missing CA bundle
+                "--requestheader-client-ca-file",
+                str(certs["ca_crt"]),
+                "--requestheader-allowed-names",
+                "front-proxy-client",
+                "--requestheader-username-headers",
+                "X-Remote-User",
+                "--requestheader-group-headers",
+                "X-Remote-Group",
+                "--requestheader-extra-headers-prefix",
+                "X-Remote-Extra-",
+                "--authorization-mode",
+                "Node,RBAC",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc.cluster.local",
+                "--service-account-key-file",
+                str(certs["sa_pub"]),
+                "--service-account-signing-key-file",
+                str(certs["sa_key"]),
+                "--service-cluster-ip-range",
+                SERVICE_CIDR,
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v",
+                "1",
+            ],
+        )
         self._wait_ready(server, certs, timeout=90)
         log(f"api server ready after {time.monotonic() - t0:.1f}s")
 
-        common = ["--bind-address", "127.0.0.1", "--leader-elect=false", "--profiling=false",
-                  "--v", "1"]
-        self._spawn("kube-controller-manager", [
-            str(b / "kube-controller-manager"), *common,
-            "--kubeconfig", str(kc["controller-manager"]),
-            "--authentication-kubeconfig", str(kc["controller-manager"]),
-            "--authorization-kubeconfig", str(kc["controller-manager"]),
-            "--secure-port", str(ports["kcm"]), "--cert-dir", str(wd / "kcm"),
-            "--use-service-account-credentials=true",
-            "--service-account-private-key-file", str(certs["sa_key"]),
-            "--root-ca-file", str(certs["ca_crt"]),
-            "--cluster-signing-cert-file", str(certs["ca_crt"]),
-            "--cluster-signing-key-file", str(certs["ca_key"]),
-            "--service-cluster-ip-range", SERVICE_CIDR,
-            "--controllers", "*",
-        ])
-        self._spawn("kube-scheduler", [
-            str(b / "kube-scheduler"), *common,
-            "--kubeconfig", str(kc["scheduler"]),
-            "--authentication-kubeconfig", str(kc["scheduler"]),
-            "--authorization-kubeconfig", str(kc["scheduler"]),
-            "--secure-port", str(ports["scheduler"]), "--cert-dir", str(wd / "scheduler"),
-        ])
+        common = ["--bind-address", "127.0.0.1", "--leader-elect=false", "--profiling=false", "--v", "1"]
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(b / "kube-controller-manager"),
+                *common,
+                "--kubeconfig",
+                str(kc["controller-manager"]),
+                "--authentication-kubeconfig",
+                str(kc["controller-manager"]),
+                "--authorization-kubeconfig",
+                str(kc["controller-manager"]),
+                "--secure-port",
+                str(ports["kcm"]),
+                "--cert-dir",
+                str(wd / "kcm"),
+                "--use-service-account-credentials=true",
+                "--service-account-private-key-file",
+                str(certs["sa_key"]),
+                "--root-ca-file",
+                str(certs["ca_crt"]),
+                "--cluster-signing-cert-file",
+                str(certs["ca_crt"]),
+                "--cluster-signing-key-file",
+                str(certs["ca_key"]),
+                "--service-cluster-ip-range",
+                SERVICE_CIDR,
+                "--controllers",
+                "*",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(b / "kube-scheduler"),
+                *common,
+                "--kubeconfig",
+                str(kc["scheduler"]),
+                "--authentication-kubeconfig",
+                str(kc["scheduler"]),
+                "--authorization-kubeconfig",
+                str(kc["scheduler"]),
+                "--secure-port",
+                str(ports["scheduler"]),
+                "--cert-dir",
+                str(wd / "scheduler"),
+            ],
+        )
         node_names = [f"{NODE_PREFIX}-{i}" for i in range(nodes)]
         self._state["nodes"] = node_names
-        self._spawn("node-agent", [
-            _venv_python(), "-m", "tests.cluster.node_agent",
-            "--kubeconfig", str(self.kubeconfig), "--workdir", str(wd),
-            *[a for n in node_names for a in ("--node", n)],
-        ], env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-            PYTHONUNBUFFERED="1"))
+        self._spawn(
+            "node-agent",
+            [
+                _venv_python(),
+                "-m",
+                "tests.cluster.node_agent",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--workdir",
+                str(wd),
+                *[a for n in node_names for a in ("--node", n)],
+            ],
+            env=dict(
+                os.environ,
+                PYTHONPATH=os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+                PYTHONUNBUFFERED="1",
+            ),
+        )
 
         self._wait(lambda: self._http_ok(f"{s3.endpoint_url}/minio/health/ready"), 60, "minio")
         self._wait(self._nodes_ready, 60, "node Ready")
@@ -461,7 +573,7 @@ class Cluster:
         for p in self._procs:
             if not procs.alive(p["pid"]):
                 tail = ""
-                logf = self.workdir / "logs" / f"{p['name']}.log"
+                logf = self._wd / "logs" / f"{p['name']}.log"
                 if logf.exists():
                     tail = "\n".join(logf.read_text(errors="replace").splitlines()[-25:])
                 raise ClusterStartError(f"{p['name']} exited during start-up; log {logf}:\n{tail}")
@@ -476,8 +588,9 @@ class Cluster:
             except Exception:  # noqa: BLE001 - not ready yet, keep polling
                 pass
             if time.monotonic() > deadline:
-                raise ClusterStartError(f"timed out after {timeout}s waiting for {what} "
-                                        f"(logs in {self.workdir / 'logs'})")
+                raise ClusterStartError(
+                    f"timed out after {timeout}s waiting for {what} (logs in {self._wd / 'logs'})"
+                )
             time.sleep(0.2)
 
     @staticmethod
@@ -487,8 +600,7 @@ class Cluster:
 
     def _wait_ready(self, server: str, certs: dict, timeout: float) -> None:
         ctx = ssl.create_default_context(cafile=str(certs["ca_crt"]))
-        ctx.load_cert_chain(str(self.workdir / "pki/admin.crt"),
-                            str(self.workdir / "pki/admin.key"))
+        ctx.load_cert_chain(str(self._wd / "pki/admin.crt"), str(self._wd / "pki/admin.key"))
         self._wait(lambda: self._http_ok(f"{server}/readyz", ctx), timeout, "api server /readyz")
 
     def _nodes_ready(self) -> bool:
@@ -505,16 +617,17 @@ class Cluster:
         return set(self._state["nodes"]) <= ready
 
     def _default_sa(self) -> bool:
-        return self.kubectl("get", "serviceaccount", "default", "-n", "default",
-                            check=False).returncode == 0
+        return self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0
 
     def _start_reaper(self, watch_pid: int) -> None:
         self._reaper = procs.start(
             "reaper",
             [sys.executable, "-m", "tests.cluster.reaper", str(self.state_file), str(watch_pid)],
-            self.workdir / "logs",
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])),
+            self._wd / "logs",
+            env=dict(
+                os.environ,
+                PYTHONPATH=os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            ),
             cwd=REPO_ROOT,
         )
         self._save_state()
@@ -523,7 +636,7 @@ class Cluster:
         """Stop every process group, remove the pod network and (by default) the folder."""
         if not self.local or self.workdir is None:
             return
-        if self.state_file and self.state_file.exists() and not self._procs:
+        if self.state_file.exists() and not self._procs:
             self._state = json.loads(self.state_file.read_text())
         teardown(self._state, live=self._procs, keep_workdir=keep_workdir)
         if self._reaper:
@@ -531,7 +644,7 @@ class Cluster:
             self._reaper = None
         self._procs = []
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -540,8 +653,7 @@ class Cluster:
 
 # Stop order: the agent first (it stops pods gracefully), then the pods' groups it recorded
 # (in case it could not), the control plane top-down, MinIO and etcd last.
-_STOP_ORDER = ["node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver",
-               "minio", "etcd"]
+_STOP_ORDER = ["node-agent", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "minio", "etcd"]
 
 
 def _pod_groups(workdir: Path) -> list[tuple[int, str]]:

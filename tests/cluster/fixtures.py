@@ -57,7 +57,7 @@ def cluster() -> Iterator[Cluster]:
         if os.environ.get("AUTOML_CLUSTER_BUILD", "1") == "0":
             pytest.skip("cluster binaries not built and AUTOML_CLUSTER_BUILD=0")
         build.ensure_built()
-    c = Cluster.start(watch_pid=os.getpid())
+    c = Cluster.start(nodes=int(os.environ.get("AUTOML_CLUSTER_NODES", "1")), watch_pid=os.getpid())
     atexit.register(c.stop)
     try:
         yield c

@@ -51,7 +51,7 @@ class PodNetwork:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PodNetwork":
+    def from_dict(cls, d: dict) -> PodNetwork:
         return cls(**d)
 
     # --- used by the node agent -------------------------------------------------------
@@ -90,15 +90,11 @@ def _used_prefixes() -> set[str]:
 
 
 def _netns_works() -> bool:
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nsenter") is None:
-        return False
-    return True
+    return not (os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nsenter") is None)
 
 
 def create_pod_network(mode: str | None = None) -> PodNetwork:
-    mode = mode or os.environ.get("AUTOML_CLUSTER_NETWORK") or (
-        "netns" if _netns_works() else "loopback"
-    )
+    mode = mode or os.environ.get("AUTOML_CLUSTER_NETWORK") or ("netns" if _netns_works() else "loopback")
     rnd = random.SystemRandom()
     if mode == "loopback":
         r, s = rnd.randint(200, 254), rnd.randint(0, 255)
@@ -114,8 +110,12 @@ def create_pod_network(mode: str | None = None) -> PodNetwork:
         raise RuntimeError("no free 10.200-254.x.0/24 subnet for the pod network")
     tag = secrets.token_hex(3)
     net = PodNetwork(
-        "netns", f"{prefix}.0/24", f"{prefix}.1",
-        netns=f"automl-{tag}", host_if=f"amh{tag}", ns_if=f"amn{tag}",
+        "netns",
+        f"{prefix}.0/24",
+        f"{prefix}.1",
+        netns=f"automl-{tag}",
+        host_if=f"amh{tag}",
+        ns_if=f"amn{tag}",
     )
     try:
         _ip("netns", "add", net.netns)

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -71,18 +72,25 @@ from .network import PodNetwork
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 KUBELET_VERSION = "v1.36.3"
-PASSTHROUGH_ENV = ("LANG", "LC_ALL", "TZ", "PYTHONPATH", "OPENBLAS_CORETYPE",
-                   "OPENBLAS_L2_SIZE", "SSL_CERT_FILE")
+PASSTHROUGH_ENV = (
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "PYTHONPATH",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "SSL_CERT_FILE",
+)
 TERMINATION_MESSAGE_ENV = "TERMINATION_MESSAGE_PATH"
 MAX_TERMINATION_MESSAGE = 4096
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_micro() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def log(msg: str) -> None:
@@ -140,7 +148,7 @@ class IPPool:
 class Container:
     """One container of a pod: a local process group, restarted per restartPolicy."""
 
-    def __init__(self, pod: "PodWorker", spec: dict, init: bool = False) -> None:
+    def __init__(self, pod: PodWorker, spec: dict, init: bool = False) -> None:
         self.pod = pod
         self.spec = spec
         self.name = spec["name"]
@@ -206,19 +214,32 @@ class Container:
             argv = [pod.map_path(a) for a in command + args]
             exe = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env["PATH"])
             if exe is None or not os.access(exe, os.X_OK):
-                raise ConfigError("ContainerCannotRun",
-                                  f"exec: {argv[0]!r}: executable file not found in $PATH")
+                raise ConfigError(
+                    "ContainerCannotRun", f"exec: {argv[0]!r}: executable file not found in $PATH"
+                )
             argv[0] = exe
             cwd = pod.working_dir(spec.get("workingDir"))
         except ConfigError as e:
             now_ = now()
-            self._set_terminated({"exitCode": 128, "reason": e.reason, "message": e.message,
-                                  "startedAt": now_, "finishedAt": now_})
+            self._set_terminated(
+                {
+                    "exitCode": 128,
+                    "reason": e.reason,
+                    "message": e.message,
+                    "startedAt": now_,
+                    "finishedAt": now_,
+                }
+            )
             return
         with open(self.logfile, "ab") as out:
             self.proc = subprocess.Popen(
-                pod.network.wrap(argv), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                pod.network.wrap(argv),
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.pgidfile.write_text(f"{self.proc.pid}\n{os.path.basename(argv[0])}\n")
         self.started_at = now()
@@ -234,12 +255,12 @@ class Container:
 
     def _termination_message(self, exit_code: int) -> str:
         msg = ""
-        try:
+        with contextlib.suppress(OSError):
             msg = self.msgfile.read_bytes()[:MAX_TERMINATION_MESSAGE].decode(errors="replace")
-        except OSError:
-            pass
-        if not msg and exit_code != 0 and (
-            self.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        if (
+            not msg
+            and exit_code != 0
+            and (self.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError")
         ):
             try:
                 lines = self.logfile.read_bytes().decode(errors="replace").splitlines()[-80:]
@@ -287,9 +308,13 @@ class Container:
 
     def schedule_restart(self) -> None:
         self.last_state = {"terminated": self.terminated}
-        self.state = {"waiting": {"reason": "CrashLoopBackOff", "message":
-                                  f"back-off {self.backoff:.0f}s restarting failed container="
-                                  f"{self.name} pod={self.pod.key}"}}
+        self.state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {self.backoff:.0f}s restarting failed container="
+                f"{self.name} pod={self.pod.key}",
+            }
+        }
         self.next_start = time.monotonic() + self.backoff
         self.backoff = min(self.backoff * 2, 10.0)
         self.restart_count += 1
@@ -298,10 +323,8 @@ class Container:
     def _kill_group(self, sig: int) -> None:
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def stop(self, grace: float) -> None:
         """SIGTERM to the process group, SIGKILL after grace seconds, then record the exit."""
@@ -310,15 +333,11 @@ class Container:
         if self.proc.poll() is None:
             self.stopping = True
             self._kill_group(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=max(grace, 0))
-            except subprocess.TimeoutExpired:
-                pass
         self._kill_group(signal.SIGKILL)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         self.reap()
         self.pgidfile.unlink(missing_ok=True)
 
@@ -333,8 +352,9 @@ class Container:
             probe = self.spec.get(kind)
             if not probe:
                 continue
-            ps = self.probe_state.setdefault(kind, {"next": time.monotonic() + probe.get(
-                "initialDelaySeconds", 0), "ok": 0, "fail": 0})
+            ps = self.probe_state.setdefault(
+                kind, {"next": time.monotonic() + probe.get("initialDelaySeconds", 0), "ok": 0, "fail": 0}
+            )
             if time.monotonic() < ps["next"]:
                 continue
             ps["next"] = time.monotonic() + probe.get("periodSeconds", 10)
@@ -354,8 +374,10 @@ class Container:
                 self.started = True
             elif not ok and ps["fail"] >= probe.get("failureThreshold", 3):
                 log(f"{self.pod.key}/{self.name}: {kind} failed, killing")
-                grace = probe.get("terminationGracePeriodSeconds",
-                                  self.pod.pod["spec"].get("terminationGracePeriodSeconds", 30))
+                grace = probe.get(
+                    "terminationGracePeriodSeconds",
+                    self.pod.pod["spec"].get("terminationGracePeriodSeconds", 30),
+                )
                 self.stop(grace)
                 return False
         if self.started and "readinessProbe" not in self.spec:
@@ -369,7 +391,7 @@ class Container:
 class PodWorker(threading.Thread):
     """Runs one pod from binding to deletion."""
 
-    def __init__(self, agent: "Agent", pod: dict) -> None:
+    def __init__(self, agent: Agent, pod: dict) -> None:
         md = pod["metadata"]
         super().__init__(name=f"pod-{md['namespace']}/{md['name']}", daemon=True)
         self.agent = agent
@@ -389,10 +411,11 @@ class PodWorker(threading.Thread):
         self.message: str | None = None
         self.start_time: str | None = None
         self.started_mono = 0.0
-        self.last_status: dict | None = None
+        self.last_status: str | None = None
         self.wake = threading.Event()
-        self.init_containers = [Container(self, c, init=True)
-                                for c in pod["spec"].get("initContainers") or []]
+        self.init_containers = [
+            Container(self, c, init=True) for c in pod["spec"].get("initContainers") or []
+        ]
         self.containers = [Container(self, c) for c in pod["spec"]["containers"]]
         self.initialized = not self.init_containers
         self.config_error: ConfigError | None = None
@@ -456,16 +479,19 @@ class PodWorker(threading.Thread):
                 value = (data.get("data") or {}).get(key)
         if value is None and not ref.get("optional"):
             what = "secret" if kind == "secret" else "configmap"
-            raise ConfigError("CreateContainerConfigError",
-                              f"couldn't find key {key} in {what} "
-                              f"{self.pod['metadata']['namespace']}/{name}"
-                              if data is not None else f'{what} "{name}" not found')
+            raise ConfigError(
+                "CreateContainerConfigError",
+                f"couldn't find key {key} in {what} {self.pod['metadata']['namespace']}/{name}"
+                if data is not None
+                else f'{what} "{name}" not found',
+            )
         return value
 
     def container_env(self, spec: dict, msgfile: Path) -> dict[str, str]:
         base = {
-            "PATH": os.pathsep.join([str(VENV_BIN), "/usr/local/sbin", "/usr/local/bin",
-                                     "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
+            "PATH": os.pathsep.join(
+                [str(VENV_BIN), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            ),
             "HOME": str(self.dir / "home"),
             "HOSTNAME": self.pod["metadata"]["name"],
             TERMINATION_MESSAGE_ENV: str(msgfile),
@@ -488,14 +514,14 @@ class PodWorker(threading.Thread):
                 if data is None:
                     if ref.get("optional"):
                         continue
-                    raise ConfigError("CreateContainerConfigError",
-                                      f'{obj_kind} "{ref["name"]}" not found')
+                    raise ConfigError("CreateContainerConfigError", f'{obj_kind} "{ref["name"]}" not found')
                 for k, v in (data.get("data") or {}).items():
                     if kind == "secretRef":
                         v = base64.b64decode(v).decode()
                     env[prefix + k] = v
         for e in spec.get("env") or []:
             name = e["name"]
+            value: str | None
             if "valueFrom" in e:
                 vf = e["valueFrom"]
                 if "fieldRef" in vf:
@@ -507,8 +533,9 @@ class PodWorker(threading.Thread):
                 elif "resourceFieldRef" in vf:
                     value = self._resource(vf["resourceFieldRef"], spec)
                 else:
-                    raise ConfigError("CreateContainerConfigError",
-                                      f"env {name}: unsupported valueFrom {sorted(vf)}")
+                    raise ConfigError(
+                        "CreateContainerConfigError", f"env {name}: unsupported valueFrom {sorted(vf)}"
+                    )
                 if value is None:
                     continue
             else:
@@ -529,8 +556,7 @@ class PodWorker(threading.Thread):
         for m in spec.get("volumeMounts") or []:
             host = self.volumes.get(m["name"])
             if host is None:
-                raise ConfigError("CreateContainerConfigError",
-                                  f"volumeMount {m['name']!r}: no such volume")
+                raise ConfigError("CreateContainerConfigError", f"volumeMount {m['name']!r}: no such volume")
             if m.get("subPath"):
                 host = host / m["subPath"]
                 host.mkdir(parents=True, exist_ok=True)
@@ -542,11 +568,11 @@ class PodWorker(threading.Thread):
         """Rewrite a value that starts with a mountPath (also after `--flag=`)."""
         for mp, host in self.mounts:
             if value == mp or value.startswith(mp + "/"):
-                return str(host) + value[len(mp):]
+                return str(host) + value[len(mp) :]
             if "=" in value:
                 head, tail = value.split("=", 1)
                 if tail == mp or tail.startswith(mp + "/"):
-                    return f"{head}={host}{tail[len(mp):]}"
+                    return f"{head}={host}{tail[len(mp) :]}"
         return value
 
     def working_dir(self, wd: str | None) -> str:
@@ -572,8 +598,9 @@ class PodWorker(threading.Thread):
                 port = self._port(c, h["port"])
                 host = h.get("host") or self.ip
                 url = f"{h.get('scheme', 'HTTP').lower()}://{host}:{port}{h.get('path', '/')}"
-                req = urllib.request.Request(url, headers={x["name"]: x["value"] for x in
-                                                           h.get("httpHeaders") or []})
+                req = urllib.request.Request(
+                    url, headers={x["name"]: x["value"] for x in h.get("httpHeaders") or []}
+                )
                 try:
                     with urllib.request.urlopen(req, timeout=timeout) as r:
                         return 200 <= r.status < 400
@@ -581,14 +608,19 @@ class PodWorker(threading.Thread):
                     return 200 <= e.code < 400
             if "tcpSocket" in probe:
                 t = probe["tcpSocket"]
-                with socket.create_connection((t.get("host") or self.ip,
-                                               self._port(c, t["port"])), timeout=timeout):
+                with socket.create_connection(
+                    (t.get("host") or self.ip, self._port(c, t["port"])), timeout=timeout
+                ):
                     return True
             if "exec" in probe:
                 env = self.container_env(c.spec, c.msgfile)
-                r = subprocess.run(self.network.wrap(probe["exec"]["command"]), env=env,
-                                   cwd=self.working_dir(c.spec.get("workingDir")),
-                                   capture_output=True, timeout=timeout)
+                r = subprocess.run(
+                    self.network.wrap(probe["exec"]["command"]),
+                    env=env,
+                    cwd=self.working_dir(c.spec.get("workingDir")),
+                    capture_output=True,
+                    timeout=timeout,
+                )
                 return r.returncode == 0
         except Exception:  # noqa: BLE001 - any failure is a failed probe
             return False
@@ -636,9 +668,10 @@ class PodWorker(threading.Thread):
                         self._write_token(d, s["serviceAccountToken"])
             else:
                 kind = next((k for k in v if k != "name"), "?")
-                raise ConfigError("UnsupportedByNodeAgent",
-                                  f"volume {name!r}: {kind} volumes are not supported by the "
-                                  "kube-automl test node agent")
+                raise ConfigError(
+                    "UnsupportedByNodeAgent",
+                    f"volume {name!r}: {kind} volumes are not supported by the kube-automl test node agent",
+                )
 
     def _write_source(self, d: Path, kind: str, src: dict) -> None:
         data = self.agent.read_object(kind, self.pod["metadata"]["namespace"], src.get("name", ""))
@@ -675,14 +708,18 @@ class PodWorker(threading.Thread):
     def _write_token(self, d: Path, src: dict) -> None:
         md = self.pod["metadata"]
         sa = self.pod["spec"].get("serviceAccountName", "default")
-        body = {"spec": {"expirationSeconds": src.get("expirationSeconds", 3600),
-                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
-                                            "name": md["name"], "uid": md["uid"]}}}
+        body = {
+            "spec": {
+                "expirationSeconds": src.get("expirationSeconds", 3600),
+                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": md["name"], "uid": md["uid"]},
+            }
+        }
         if src.get("audience"):
             body["spec"]["audiences"] = [src["audience"]]
         try:
             tr = self.agent.core.create_namespaced_service_account_token(
-                sa, md["namespace"], body, _preload_content=False)
+                sa, md["namespace"], body, _preload_content=False
+            )
             token = _read_json(tr)["status"]["token"]
         except ApiException as e:
             log(f"{self.key}: token request failed: {e.status} {e.reason}")
@@ -700,9 +737,11 @@ class PodWorker(threading.Thread):
         def cond(type_: str, ok: bool, reason: str | None = None) -> dict:
             status = "True" if ok else "False"
             old = prev.get(type_)
-            c = {"type": type_, "status": status,
-                 "lastTransitionTime": old["lastTransitionTime"]
-                 if old and old.get("status") == status else t}
+            c = {
+                "type": type_,
+                "status": status,
+                "lastTransitionTime": old["lastTransitionTime"] if old and old.get("status") == status else t,
+            }
             if reason and not ok:
                 c["reason"] = reason
             return c
@@ -746,8 +785,11 @@ class PodWorker(threading.Thread):
         md = self.pod["metadata"]
         try:
             resp = self.agent.core.patch_namespaced_pod_status(
-                md["name"], md["namespace"], {"metadata": {"uid": self.uid}, "status": st},
-                _preload_content=False)
+                md["name"],
+                md["namespace"],
+                {"metadata": {"uid": self.uid}, "status": st},
+                _preload_content=False,
+            )
             self.pod = _read_json(resp)
             self.last_status = comparable
         except ApiException as e:
@@ -760,7 +802,7 @@ class PodWorker(threading.Thread):
     # -- the pod's life
 
     def _compute_phase(self) -> None:
-        policy = self.pod["spec"].get("restartPolicy", "Always")
+        self.pod["spec"].get("restartPolicy", "Always")
         cs = self.containers
         if not self.initialized:
             self.phase = "Pending"
@@ -770,7 +812,7 @@ class PodWorker(threading.Thread):
             return
         if all(c.terminated for c in cs):
             # (a container due for a restart is already waiting again, not terminated)
-            if all(c.terminated.get("exitCode") == 0 for c in cs):
+            if all((c.terminated or {}).get("exitCode") == 0 for c in cs):
                 self.phase = "Succeeded"
             else:
                 self.phase = "Failed"
@@ -827,8 +869,7 @@ class PodWorker(threading.Thread):
                     self.stop_all(spec.get("terminationGracePeriodSeconds", 30))
                     self.phase, self.terminal = "Failed", True
                     self.reason = "DeadlineExceeded"
-                    self.message = (f"Pod was active on the node longer than the specified "
-                                    f"deadline")
+                    self.message = "Pod was active on the node longer than the specified deadline"
                 elif not self.initialized:
                     self._step_init(policy)
                 else:
@@ -851,7 +892,7 @@ class PodWorker(threading.Thread):
                     c.start()
                 break
             if c.reap() or c.terminated:
-                if c.terminated.get("exitCode") == 0:
+                if (c.terminated or {}).get("exitCode") == 0:
                     continue
                 if policy == "Never":
                     self.phase, self.terminal = "Failed", True
@@ -875,8 +916,9 @@ class PodWorker(threading.Thread):
             grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
         if any(c.running for c in self.init_containers + self.containers):
             log(f"{self.key}: stopping containers (grace {grace}s)")
-            threads = [threading.Thread(target=c.stop, args=(grace,))
-                       for c in self.init_containers + self.containers]
+            threads = [
+                threading.Thread(target=c.stop, args=(grace,)) for c in self.init_containers + self.containers
+            ]
             for t in threads:
                 t.start()
             for t in threads:
@@ -887,9 +929,11 @@ class PodWorker(threading.Thread):
             md = self.pod["metadata"]
             try:
                 self.agent.core.delete_namespaced_pod(
-                    md["name"], md["namespace"], grace_period_seconds=0,
-                    body=client.V1DeleteOptions(grace_period_seconds=0,
-                                                preconditions={"uid": self.uid}))
+                    md["name"],
+                    md["namespace"],
+                    grace_period_seconds=0,
+                    body=client.V1DeleteOptions(grace_period_seconds=0, preconditions={"uid": self.uid}),
+                )
             except ApiException as e:
                 if e.status not in (404, 409):
                     log(f"{self.key}: final delete failed: {e.status} {e.reason}")
@@ -900,8 +944,9 @@ class PodWorker(threading.Thread):
 
 
 class Agent:
-    def __init__(self, kubeconfig: str, workdir: Path, nodes: list[str], network: PodNetwork,
-                 capacity: dict[str, str]) -> None:
+    def __init__(
+        self, kubeconfig: str, workdir: Path, nodes: list[str], network: PodNetwork, capacity: dict[str, str]
+    ) -> None:
         cfg = client.Configuration()
         config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         cfg.connection_pool_maxsize = 32
@@ -940,8 +985,12 @@ class Agent:
             {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
             {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
             {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID"},
-            {"type": "Ready", "status": "True", "reason": "KubeletReady",
-             "message": "kube-automl test node agent is posting ready status"},
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "kube-automl test node agent is posting ready status",
+            },
         ]
         for c in conds:
             c["lastHeartbeatTime"] = t
@@ -950,17 +999,23 @@ class Agent:
             "capacity": res,
             "allocatable": res,
             "conditions": conds,
-            "addresses": [{"type": "InternalIP", "address": self.network.host_ip},
-                          {"type": "Hostname", "address": socket.gethostname()}],
+            "addresses": [
+                {"type": "InternalIP", "address": self.network.host_ip},
+                {"type": "Hostname", "address": socket.gethostname()},
+            ],
             "nodeInfo": {
                 "kubeletVersion": KUBELET_VERSION,
                 "containerRuntimeVersion": "automl-node-agent://1",
                 "operatingSystem": "linux",
                 "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
-                    platform.machine(), platform.machine()),
+                    platform.machine(), platform.machine()
+                ),
                 "osImage": platform.platform(),
                 "kernelVersion": platform.release(),
-                "machineID": "", "systemUUID": "", "bootID": "", "kubeProxyVersion": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+                "kubeProxyVersion": "",
             },
         }
 
@@ -968,9 +1023,17 @@ class Agent:
         self._started = now()
         arch = self.node_status()["nodeInfo"]["architecture"]
         for n in self.nodes:
-            body = {"metadata": {"name": n, "labels": {
-                "kubernetes.io/hostname": n, "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": arch, "automl.dev/test-node": "true"}}}
+            body = {
+                "metadata": {
+                    "name": n,
+                    "labels": {
+                        "kubernetes.io/hostname": n,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": arch,
+                        "automl.dev/test-node": "true",
+                    },
+                }
+            }
             try:
                 self.core.create_node(body)
             except ApiException as e:
@@ -982,9 +1045,10 @@ class Agent:
 
     def heartbeat(self, initial: bool = False) -> None:
         for n in self.nodes:
-            lease = {"metadata": {"name": n, "namespace": "kube-node-lease"},
-                     "spec": {"holderIdentity": n, "leaseDurationSeconds": 40,
-                              "renewTime": now_micro()}}
+            lease = {
+                "metadata": {"name": n, "namespace": "kube-node-lease"},
+                "spec": {"holderIdentity": n, "leaseDurationSeconds": 40, "renewTime": now_micro()},
+            }
             try:
                 self.coord.patch_namespaced_lease(n, "kube-node-lease", lease)
             except ApiException as e:
@@ -1040,8 +1104,12 @@ class Agent:
                     for p in lst["items"]:
                         self.dispatch("ADDED", p)
                 w = watch.Watch()
-                for ev in w.stream(self.core.list_pod_for_all_namespaces, resource_version=rv,
-                                   timeout_seconds=60, allow_watch_bookmarks=True):
+                for ev in w.stream(
+                    self.core.list_pod_for_all_namespaces,
+                    resource_version=rv,
+                    timeout_seconds=60,
+                    allow_watch_bookmarks=True,
+                ):
                     obj = ev["raw_object"]
                     if ev["type"] == "ERROR":
                         if obj.get("code") == 410:
@@ -1087,9 +1155,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     state = json.loads((a.workdir / "state.json").read_text())
     network = PodNetwork.from_dict(state["network"])
-    agent = Agent(a.kubeconfig, a.workdir, a.node, network,
-                  {"cpu": a.cpu, "memory": a.memory, "pods": a.pods,
-                   "ephemeral-storage": "100Gi"})
+    agent = Agent(
+        a.kubeconfig,
+        a.workdir,
+        a.node,
+        network,
+        {"cpu": a.cpu, "memory": a.memory, "pods": a.pods, "ephemeral-storage": "100Gi"},
+    )
 
     def on_term(signum, frame):
         raise SystemExit(0)

@@ -23,18 +23,27 @@ def _key(path: Path) -> None:
     raw.unlink()
 
 
-def _sign(
-    d: Path, name: str, subject: str, ext: str, ca: str = "ca", days: int = 30
-) -> None:
+def _sign(d: Path, name: str, subject: str, ext: str, ca: str = "ca", days: int = 30) -> None:
     _key(d / f"{name}.key")
-    _openssl(
-        "req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=d
-    )
+    _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr", cwd=d)
     (d / f"{name}.ext").write_text(ext)
     _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-        "-CAcreateserial", "-days", str(days), "-sha256", "-extfile", f"{name}.ext",
-        "-out", f"{name}.crt",
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{ca}.crt",
+        "-CAkey",
+        f"{ca}.key",
+        "-CAcreateserial",
+        "-days",
+        str(days),
+        "-sha256",
+        "-extfile",
+        f"{name}.ext",
+        "-out",
+        f"{name}.crt",
         cwd=d,
     )
 
@@ -51,19 +60,38 @@ def make_pki(d: Path, server_ips: list[str]) -> dict[str, Path]:
     d.mkdir(parents=True, exist_ok=True)
     _key(d / "ca.key")
     _openssl(
-        "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=kube-automl-test-ca",
-        "-days", "30", "-sha256", "-out", "ca.crt",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-subj",
+        "/CN=kube-automl-test-ca",
+        "-days",
+        "30",
+        "-sha256",
+        "-out",
+        "ca.crt",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
         cwd=d,
     )
     sans = ",".join(
-        ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
-         "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"]
+        [
+            "DNS:localhost",
+            "DNS:kubernetes",
+            "DNS:kubernetes.default",
+            "DNS:kubernetes.default.svc",
+            "DNS:kubernetes.default.svc.cluster.local",
+        ]
         + [f"IP:{ip}" for ip in server_ips]
     )
     _sign(
-        d, "apiserver", "/CN=kube-apiserver",
+        d,
+        "apiserver",
+        "/CN=kube-apiserver",
         "basicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"

@@ -8,6 +8,7 @@ so a pid that was reused by an unrelated process is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,8 +24,7 @@ def start(
     cwd: Path | str | None = None,
 ) -> dict:
     logdir.mkdir(parents=True, exist_ok=True)
-    log = open(logdir / f"{name}.log", "ab")
-    try:
+    with open(logdir / f"{name}.log", "ab") as log:
         p = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -34,8 +34,6 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
-    finally:
-        log.close()
     return {"name": name, "pid": p.pid, "argv0": os.path.basename(argv[0]), "_popen": p}
 
 
@@ -84,10 +82,8 @@ def group_alive(pgid: int) -> bool:
 def _reap(proc: dict) -> None:
     p = proc.get("_popen")
     if p is not None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=0)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def stop_group(pgid: int, grace: float = 5.0, sig: int = signal.SIGTERM, popen=None) -> None:
@@ -99,10 +95,8 @@ def stop_group(pgid: int, grace: float = 5.0, sig: int = signal.SIGTERM, popen=N
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if popen is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=0)
-            except subprocess.TimeoutExpired:
-                pass
         if not group_alive(pgid):
             return
         time.sleep(0.05)
@@ -111,10 +105,8 @@ def stop_group(pgid: int, grace: float = 5.0, sig: int = signal.SIGTERM, popen=N
     except ProcessLookupError:
         return
     if popen is not None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def stop(proc: dict, grace: float = 5.0) -> None:

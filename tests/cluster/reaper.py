@@ -31,8 +31,11 @@ def main(state_file: str, watch_pid: str) -> int:
     except (OSError, ValueError):
         return 0
     state["processes"] = [p for p in state.get("processes", []) if p.get("name") != "reaper"]
-    print(f"reaper: process {pid} is gone, stopping the cluster in {state.get('workdir')}",
-          file=sys.stderr, flush=True)
+    print(
+        f"reaper: process {pid} is gone, stopping the cluster in {state.get('workdir')}",
+        file=sys.stderr,
+        flush=True,
+    )
     teardown(state)
     return 0
 
