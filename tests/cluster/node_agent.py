@@ -30,6 +30,8 @@ What it does, in kubelet terms:
   the process as ``TERMINATION_MESSAGE_PATH``; ``FallbackToLogsOnError`` works.
   stdout/stderr go to ``<container>.log`` there (``kubectl logs`` needs a kubelet API,
   which this agent does not serve: use ``Cluster.pod_log``).
+- **Events.** ``Started``, ``Killing``, ``BackOff``, ``Unhealthy``, ``DeadlineExceeded`` and
+  configuration failures are posted as the kubelet would, so ``kubectl describe`` helps.
 - **Lifecycle.** Phase, container states (waiting / running / terminated with exit code,
   reason, signal, message), restart counts, ``restartPolicy`` (restart back-off 1 s doubling
   to 10 s, shorter than the kubelet's, for quick tests), ``activeDeadlineSeconds``
@@ -220,6 +222,7 @@ class Container:
             argv[0] = exe
             cwd = pod.working_dir(spec.get("workingDir"))
         except ConfigError as e:
+            pod.event(e.reason, e.message, "Warning", self.field_path)
             now_ = now()
             self._set_terminated(
                 {
@@ -248,6 +251,7 @@ class Container:
         self.started = "startupProbe" not in spec
         self.probe_state = {}
         log(f"{pod.key}/{self.name}: started pid {self.proc.pid}: {argv}")
+        pod.event("Started", f"Started container {self.name}", field_path=self.field_path)
 
     def _set_terminated(self, term: dict) -> None:
         self.state = {"terminated": term}
@@ -306,7 +310,14 @@ class Container:
             return term.get("exitCode", 1) != 0
         return False
 
+    @property
+    def field_path(self) -> str:
+        return f"spec.{'initContainers' if self.init else 'containers'}{{{self.name}}}"
+
     def schedule_restart(self) -> None:
+        self.pod.event(
+            "BackOff", f"Back-off restarting failed container {self.name}", "Warning", self.field_path
+        )
         self.last_state = {"terminated": self.terminated}
         self.state = {
             "waiting": {
@@ -369,11 +380,17 @@ class Container:
                 if ok and ps["ok"] >= probe.get("successThreshold", 1):
                     self.ready = True
                 elif not ok and ps["fail"] >= probe.get("failureThreshold", 3):
+                    if self.ready:
+                        self.pod.event("Unhealthy", "Readiness probe failed", "Warning", self.field_path)
                     self.ready = False
             elif kind == "startupProbe" and ok:
                 self.started = True
             elif not ok and ps["fail"] >= probe.get("failureThreshold", 3):
                 log(f"{self.pod.key}/{self.name}: {kind} failed, killing")
+                self.pod.event(
+                    "Unhealthy", f"{kind[0].upper()}{kind[1:-5]} probe failed", "Warning", self.field_path
+                )
+                self.pod.event("Killing", f"Stopping container {self.name}", field_path=self.field_path)
                 grace = probe.get(
                     "terminationGracePeriodSeconds",
                     self.pod.pod["spec"].get("terminationGracePeriodSeconds", 30),
@@ -432,6 +449,9 @@ class PodWorker(threading.Thread):
         self.deleting = True
         self.gone = True
         self.wake.set()
+
+    def event(self, reason: str, message: str, type_: str = "Normal", field_path: str = "") -> None:
+        self.agent.event(self.pod, reason, message, type_, field_path)
 
     # -- helpers used by containers
 
@@ -855,6 +875,7 @@ class PodWorker(threading.Thread):
             self.network.add_pod_ip(self.ip)
             self._setup_volumes()
         except ConfigError as e:
+            self.event(e.reason, e.message, "Warning")
             self.phase, self.reason, self.message, self.terminal = "Failed", e.reason, e.message, True
             for c in self.containers:
                 c.state = {"waiting": {"reason": e.reason, "message": e.message}}
@@ -870,6 +891,7 @@ class PodWorker(threading.Thread):
                     self.phase, self.terminal = "Failed", True
                     self.reason = "DeadlineExceeded"
                     self.message = "Pod was active on the node longer than the specified deadline"
+                    self.event("DeadlineExceeded", self.message, "Warning")
                 elif not self.initialized:
                     self._step_init(policy)
                 else:
@@ -916,6 +938,9 @@ class PodWorker(threading.Thread):
             grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
         if any(c.running for c in self.init_containers + self.containers):
             log(f"{self.key}: stopping containers (grace {grace}s)")
+            for c in self.init_containers + self.containers:
+                if c.running:
+                    self.event("Killing", f"Stopping container {c.name}", field_path=c.field_path)
             threads = [
                 threading.Thread(target=c.stop, args=(grace,)) for c in self.init_containers + self.containers
             ]
@@ -975,6 +1000,35 @@ class Agent:
             if e.status == 404:
                 return None
             raise
+
+    def event(self, pod: dict, reason: str, message: str, type_: str, field_path: str) -> None:
+        """Post a core/v1 Event about a pod, as the kubelet does (best effort)."""
+        md = pod["metadata"]
+        involved = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "name": md["name"],
+            "namespace": md["namespace"],
+            "uid": md["uid"],
+        }
+        if field_path:
+            involved["fieldPath"] = field_path
+        t = now()
+        body = {
+            "metadata": {"generateName": f"{md['name']}.", "namespace": md["namespace"]},
+            "involvedObject": involved,
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": "kubelet", "host": pod["spec"].get("nodeName", "")},
+            "firstTimestamp": t,
+            "lastTimestamp": t,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(md["namespace"], body, _preload_content=False)
+        except Exception as e:  # noqa: BLE001 - events are best effort
+            log(f"event {reason} for {md['namespace']}/{md['name']} not posted: {e}")
 
     # -- nodes
 

@@ -234,6 +234,8 @@ def test_container_without_command_fails_with_a_clear_reason(cluster: Cluster, n
     term = main_state(p)["state"]["terminated"]
     assert term["reason"] == "ContainerCannotRun"
     assert "command" in term["message"]
+    events = get(cluster, "events", "-n", ns, "--field-selector", "involvedObject.name=no-command")
+    assert "ContainerCannotRun" in {e["reason"] for e in events["items"]}
 
 
 def test_env_from_secret_configmap_and_fields_and_tmp_volume(cluster: Cluster, ns: str) -> None:
