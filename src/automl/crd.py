@@ -142,6 +142,7 @@ def crd() -> dict[str, Any]:
                             "type": "object",
                             "description": "An automated machine learning job on tabular data.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": CEL_RULES["root"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

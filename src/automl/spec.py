@@ -285,9 +285,13 @@ class AutoMLJobSpec(_Model):
         return [a for a in ALGORITHMS[self.task] if a in allowed and a not in blocked]
 
 
+# Children are named <name>-predictor (10 more characters) and must stay within 63.
+MAX_NAME_LENGTH = 53
+
+
 class ObjectMeta(BaseModel):
     model_config = ConfigDict(extra="allow")
-    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)
     namespace: str | None = None
 
 
@@ -305,6 +309,13 @@ class AutoMLJob(_Model):
 
 # Rules the API server checks with CEL. They mirror the validators above.
 CEL_RULES: dict[str, list[dict[str, str]]] = {
+    "root": [
+        {
+            "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
+            "message": f"metadata.name must be at most {MAX_NAME_LENGTH} characters "
+            "(the operator names child objects <name>-predictor, <name>-c0001, ...)",
+        },
+    ],
     "spec": [
         {
             "rule": "!has(self.search) || !has(self.search.maxParallel) || !has(self.search.maxCandidates) "
