@@ -498,5 +498,6 @@ def test_operator_killed_mid_search_resumes_without_duplicates(
     jobs = get_json(cluster, "jobs", "-n", namespace, "-l", f"automl.dev/job={name},automl.dev/role=candidate")
     assert sorted(j["metadata"]["name"] for j in jobs["items"]) == [f"{name}-c{i:04d}" for i in range(5)]
     assert len(created) == 5, f"{len(created)} candidate Jobs were created for 5 candidates"
+    assert f"{namespace}/{name}: resumed the search" in operator.log_file.read_text()
     keys = cluster.s3_client().list_objects_v2(Bucket=RUNS_BUCKET, Prefix=f"{namespace}/{name}/candidates/")
     assert len([k for k in keys.get("Contents", []) if k["Key"].endswith("/result.json")]) == 5
