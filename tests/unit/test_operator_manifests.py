@@ -205,3 +205,21 @@ def test_operator_help_exits_zero() -> None:
     done = subprocess.run([sys.executable, "-m", "automl.operator", "--help"], capture_output=True, text=True)
     assert done.returncode == 0
     assert "--all-namespaces" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["classification.yaml", "regression.yaml"])
+def test_cluster_examples_are_valid_jobs_with_s3_output(name: str) -> None:
+    from pathlib import Path
+
+    from automl.spec import load_job
+
+    job = load_job(Path(__file__).resolve().parents[2] / "examples" / "cluster" / name)
+    assert job.spec.output and job.spec.output.startswith("s3://")
+    assert job.spec.data.train.startswith("s3://") and job.spec.data.credentials_secret
+
+
+def test_chart_ships_the_generated_crd_unchanged() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "charts/kube-automl/crds/automljob.yaml").read_bytes() == (root / "crds/automljob.yaml").read_bytes()
