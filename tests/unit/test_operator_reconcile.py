@@ -278,3 +278,31 @@ def test_a_job_without_output_fails_with_an_actionable_message(plan_json: str) -
     assert rec.step() is None
     assert rec.phase == "Failed"
     assert "spec.output is required" in body["status"]["message"]
+
+
+def test_the_timeout_ends_the_search_and_fails_a_job_without_a_model(plan_json: str) -> None:
+    h = Harness(plan_json)
+    body = make_body()
+    body["spec"]["limits"]["timeout"] = "10m"
+    rec = h.reconciler(body)
+    h.prepared(rec)
+    assert candidate_names(h.kube) == ["job-c0000", "job-c0001"]
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=11)
+    body["metadata"]["creationTimestamp"] = past.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert rec.step() is None
+    assert sorted(h.kube.deleted) == ["job-c0000", "job-c0001"]
+    assert rec.phase == "Failed" and body["status"]["reason"] == "Timeout"
+    assert "limits.timeout (10m) reached before any candidate succeeded" in body["status"]["message"]
+    assert ("Warning", "Timeout", body["status"]["message"]) in h.kube.events
+
+
+def test_a_failed_prepare_names_the_problem(plan_json: str) -> None:
+    h = Harness(plan_json)
+    body = make_body()
+    rec = h.reconciler(body)
+    rec.step()
+    h.kube.finish(m.prepare_name("job"), ok=False)
+    assert rec.step() is None
+    assert body["status"]["phase"] == "Failed"
+    assert body["status"]["message"] == "preparing the data failed: boom"
+    assert {c["type"]: c["status"] for c in body["status"]["conditions"]}["Failed"] == "True"
