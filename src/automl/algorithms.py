@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -27,6 +29,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import ElasticNet, LogisticRegression, Ridge, SGDClassifier
+from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -58,6 +61,9 @@ class Algorithm:
     relative_cost: float = 1.0
     takes_seed: bool = True
     takes_n_jobs: bool = False
+    takes_class_weight: bool = False
+    # Settings every search-proposed candidate of this learner carries (not searched).
+    search_fixed: dict[str, Any] = field(default_factory=dict)
 
     def supports(self, task: Task) -> bool:
         return (self.classifier if task is Task.classification else self.regressor) is not None
@@ -74,24 +80,135 @@ class Algorithm:
         return factory(**settings)
 
 
-def _lightgbm_classifier(**kwargs: Any) -> Any:
-    from lightgbm import LGBMClassifier
+# Rows up to which a *final* early-stopped LightGBM (``refit: true``, set when finalizing) is
+# refitted on all its rows with the number of trees it found: the held-out share is a large
+# part of small data. Candidates in the search skip this; their fold models are validated.
+EARLY_STOPPING_REFIT_ROWS = 50_000
 
-    return LGBMClassifier(**kwargs)
+
+class _EarlyStoppedLightGBM(BaseEstimator):
+    """LightGBM that picks its number of trees on an internal validation split.
+
+    ``n_estimators`` is an upper bound; training stops once the validation loss has not
+    improved for ``patience`` rounds. With ``refit`` (set for the final model) and not too
+    many rows, it is then refitted on all rows with the number of trees found (a little
+    more, for the extra data). Many of the best
+    boosted-tree configurations come from this, and it makes learning rate and tree count
+    one search dimension instead of two.
+    """
+
+    _classifier = True
+
+    def __init__(
+        self,
+        params: dict[str, Any] | None = None,
+        n_estimators: int = 3000,
+        patience: int = 50,
+        validation_fraction: float = 0.1,
+        refit: bool = False,
+        random_state: int | None = None,
+        n_jobs: int | None = 1,
+    ) -> None:
+        self.params = params
+        self.refit = refit
+        self.n_estimators = n_estimators
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _make(self, n_estimators: int) -> Any:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        factory = LGBMClassifier if self._classifier else LGBMRegressor
+        settings = {"verbose": -1, **(self.params or {})}
+        return factory(n_estimators=n_estimators, random_state=self.random_state, n_jobs=self.n_jobs, **settings)
+
+    def fit(self, X: Any, y: Any) -> _EarlyStoppedLightGBM:
+        import lightgbm
+
+        y = np.asarray(y)
+        n = len(y)
+        fraction = self.validation_fraction if n >= 1000 else max(self.validation_fraction, 0.15)
+        stratify = y if self._classifier and np.unique(y, return_counts=True)[1].min() >= 2 else None
+        try:
+            fit_rows, stop_rows = train_test_split(
+                np.arange(n), test_size=fraction, random_state=self.random_state, stratify=stratify
+            )
+        except ValueError:  # too few rows of some class to stratify
+            fit_rows, stop_rows = train_test_split(np.arange(n), test_size=fraction, random_state=self.random_state)
+        model = self._make(self.n_estimators)
+        model.fit(
+            _rows(X, fit_rows),
+            y[fit_rows],
+            eval_X=(_rows(X, stop_rows),),
+            eval_y=(y[stop_rows],),
+            callbacks=[lightgbm.early_stopping(self.patience, first_metric_only=True, verbose=False)],
+        )
+        best = int(model.best_iteration_ or self.n_estimators)
+        self.best_iteration_ = best
+        if self.refit and n <= EARLY_STOPPING_REFIT_ROWS:
+            model = self._make(max(1, int(best * 1.1) + 1))
+            model.fit(X, y)
+        self.model_ = model
+        if self._classifier:
+            self.classes_ = model.classes_
+        self.n_features_in_ = model.n_features_in_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model_.predict(X))
+
+    def set_params(self, **params: Any) -> _EarlyStoppedLightGBM:
+        super().set_params(**params)
+        if "n_jobs" in params and hasattr(self, "model_"):
+            self.model_.set_params(n_jobs=params["n_jobs"])
+        return self
+
+
+class EarlyStoppedLightGBMClassifier(ClassifierMixin, _EarlyStoppedLightGBM):
+    _classifier = True
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model_.predict_proba(X))
+
+
+class EarlyStoppedLightGBMRegressor(RegressorMixin, _EarlyStoppedLightGBM):
+    _classifier = False
+
+
+def _rows(X: Any, index: np.ndarray) -> Any:
+    return X.iloc[index] if hasattr(X, "iloc") else X[index]
+
+
+_EARLY_STOPPING_KEYS = ("n_estimators", "patience", "validation_fraction", "refit", "random_state", "n_jobs")
+
+
+def _lightgbm(kind: str, kwargs: dict[str, Any]) -> Any:
+    """LightGBM as configured; ``early_stopping: true`` picks the tree count itself."""
+    if kwargs.pop("early_stopping", False):
+        outer = {k: kwargs.pop(k) for k in _EARLY_STOPPING_KEYS if k in kwargs}
+        cls = EarlyStoppedLightGBMClassifier if kind == "classifier" else EarlyStoppedLightGBMRegressor
+        return cls(params=kwargs, **outer)
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    return (LGBMClassifier if kind == "classifier" else LGBMRegressor)(**kwargs)
+
+
+def _lightgbm_classifier(**kwargs: Any) -> Any:
+    return _lightgbm("classifier", kwargs)
 
 
 def _lightgbm_regressor(**kwargs: Any) -> Any:
-    from lightgbm import LGBMRegressor
-
-    return LGBMRegressor(**kwargs)
+    return _lightgbm("regressor", kwargs)
 
 
 def _lightgbm_space(shape: DataShape) -> dict[str, BaseDistribution]:
+    """Early-stopped LightGBM: the tree count is found by early stopping, not searched."""
     return {
-        "n_estimators": IntDistribution(50, 2000 if shape.n_rows > 2000 else 800, log=True),
-        "learning_rate": FloatDistribution(0.01, 0.3, log=True),
-        "num_leaves": IntDistribution(4, 256 if shape.n_rows > 5000 else 64, log=True),
-        "min_child_samples": IntDistribution(2, 100, log=True),
+        "learning_rate": FloatDistribution(0.02, 0.2, log=True),
+        "num_leaves": IntDistribution(4, max(8, min(256, shape.n_rows // 20)), log=True),
+        "min_child_samples": IntDistribution(2, max(4, min(100, shape.n_rows // 20)), log=True),
         "subsample": FloatDistribution(0.5, 1.0),
         "colsample_bytree": FloatDistribution(0.3, 1.0),
         "reg_alpha": FloatDistribution(1e-3, 10.0, log=True),
@@ -101,10 +218,9 @@ def _lightgbm_space(shape: DataShape) -> dict[str, BaseDistribution]:
 
 def _hgb_space(shape: DataShape) -> dict[str, BaseDistribution]:
     return {
-        "max_iter": IntDistribution(50, 1000, log=True),
         "learning_rate": FloatDistribution(0.01, 0.3, log=True),
         "max_leaf_nodes": IntDistribution(4, 128, log=True),
-        "min_samples_leaf": IntDistribution(2, 100, log=True),
+        "min_samples_leaf": IntDistribution(2, max(4, min(100, shape.n_rows // 20)), log=True),
         "l2_regularization": FloatDistribution(1e-4, 10.0, log=True),
         "max_features": FloatDistribution(0.3, 1.0),
     }
@@ -147,6 +263,8 @@ REGISTRY: dict[str, Algorithm] = {
             space=_lightgbm_space,
             relative_cost=1.0,
             takes_n_jobs=True,
+            takes_class_weight=True,
+            search_fixed={"early_stopping": True, "n_estimators": 2000, "patience": 30, "subsample_freq": 1},
         ),
         Algorithm(
             "hist_gradient_boosting",
@@ -156,6 +274,8 @@ REGISTRY: dict[str, Algorithm] = {
             defaults={},
             space=_hgb_space,
             relative_cost=1.2,
+            takes_class_weight=True,
+            search_fixed={"early_stopping": True, "max_iter": 1000},
         ),
         Algorithm(
             "extra_trees",
@@ -166,6 +286,7 @@ REGISTRY: dict[str, Algorithm] = {
             space=_forest_space,
             relative_cost=1.5,
             takes_n_jobs=True,
+            takes_class_weight=True,
         ),
         Algorithm(
             "random_forest",
@@ -176,6 +297,7 @@ REGISTRY: dict[str, Algorithm] = {
             space=_forest_space,
             relative_cost=2.5,
             takes_n_jobs=True,
+            takes_class_weight=True,
         ),
         Algorithm(
             "logistic_regression",
@@ -185,6 +307,7 @@ REGISTRY: dict[str, Algorithm] = {
             defaults={"C": 1.0, "max_iter": 2000},
             space=lambda shape: {"C": FloatDistribution(1e-3, 1e3, log=True)},
             relative_cost=0.3,
+            takes_class_weight=True,
         ),
         Algorithm(
             "sgd",
@@ -197,6 +320,7 @@ REGISTRY: dict[str, Algorithm] = {
                 "l1_ratio": FloatDistribution(0.0, 1.0),
             },
             relative_cost=0.2,
+            takes_class_weight=True,
         ),
         Algorithm(
             "ridge",

@@ -59,7 +59,7 @@ def choose_members(
     if not spec.ensemble.enabled or len(ranked) < 2:
         return {best.id: 1.0}, best.score
     metric = metrics.get(plan.metric)
-    pool = ranked[: spec.ensemble.max_members]
+    pool = ensemble_pool(ranked, spec.ensemble.max_members)
     validated = folds >= 0
     predictions = [load_oof(r)[validated] for r in pool]
     selection = greedy_selection(predictions, y[validated], metric, spec.ensemble.size)
@@ -70,10 +70,34 @@ def choose_members(
     return {best.id: 1.0}, best.score
 
 
+def final_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's settings for its final fit: early-stopped boosters refit on all rows."""
+    return {**params, "refit": True} if params.get("early_stopping") and "n_estimators" in params else params
+
+
+def ensemble_pool(ranked: list[CandidateResult], size: int) -> list[CandidateResult]:
+    """The candidates greedy selection may draw on: diverse first, then the best of the rest.
+
+    The best candidate of each learner comes first (in rank order), so a pool of eight is not
+    eight near-copies of one LightGBM; then the remaining places go by rank. Errors of
+    different learners cancel in an average, which is where ensembles gain.
+    """
+    pool: list[CandidateResult] = []
+    seen: set[str] = set()
+    for r in ranked:
+        if r.algorithm not in seen:
+            pool.append(r)
+            seen.add(r.algorithm)
+    chosen = {r.id for r in pool[:size]}
+    rest = [r for r in ranked if r.id not in chosen]
+    pool = pool[:size] + rest[: max(0, size - len(chosen))]
+    return sorted(pool, key=lambda r: ranked.index(r))
+
+
 def _estimated_refit_seconds(result: CandidateResult, plan: Plan) -> float:
     folds = max(1, plan.validation.folds)
     share = (folds - 1) / folds if plan.validation.method == "cv" else 1 - (plan.validation.holdout_fraction or 0.1)
-    per_fit = result.fit_seconds / folds
+    per_fit = result.fit_seconds / folds * (2 if result.params.get("early_stopping") else 1)
     rows = result.sample_rows or plan.n_rows * share
     return per_fit * plan.n_rows / max(rows, 1.0)
 
@@ -101,7 +125,8 @@ def finalize(
             result = by_id[cid]
             if refit:
                 candidate = Candidate(
-                    id=cid, algorithm=result.algorithm, params=result.params, style=result.style  # type: ignore[arg-type]
+                    id=cid, algorithm=result.algorithm, params=final_params(result.params),
+                    style=result.style,  # type: ignore[arg-type]
                 )
                 pipeline = build_pipeline(plan, candidate, plan.seed, n_jobs)
                 pipeline.fit(features, y)

@@ -62,6 +62,27 @@ def high_cardinality(features: pd.DataFrame, target: pd.Series, plan: Plan) -> G
     )
 
 
+# Metrics that score hard labels with every class counted equally: class weights move the
+# decision threshold towards the minority classes, which is what these metrics reward.
+CLASS_WEIGHTED_METRICS = ("balanced_accuracy", "f1_macro")
+
+
+def is_imbalanced(plan: Plan) -> bool:
+    if plan.task is not Task.classification or not plan.class_counts:
+        return False
+    return min(plan.class_counts) / max(plan.class_counts) < IMBALANCE_RATIO
+
+
+def class_weight_policy(plan: Plan) -> str | None:
+    """``"balanced"`` when candidates should weight classes inversely to their frequency.
+
+    Only for imbalanced data ranked by a metric that counts every class equally. Ranking
+    metrics (roc_auc) do not depend on the threshold, and accuracy, log_loss and f1_weighted
+    reward predictions that follow the true class frequencies, so weights would hurt them.
+    """
+    return "balanced" if is_imbalanced(plan) and plan.metric in CLASS_WEIGHTED_METRICS else None
+
+
 def class_imbalance(features: pd.DataFrame, target: pd.Series, plan: Plan) -> Guardrail:
     if plan.task is not Task.classification:
         return Guardrail(check="class_imbalance", result="passed", detail="not a classification task")
@@ -71,12 +92,24 @@ def class_imbalance(features: pd.DataFrame, target: pd.Series, plan: Plan) -> Gu
     if ratio >= IMBALANCE_RATIO:
         return Guardrail(check="class_imbalance", result="passed", detail=f"smallest/largest class = {ratio:.2f}")
     minority = [str(c) for c, n in counts.items() if n / largest < IMBALANCE_RATIO]
+    found = (
+        f"classes {_listing(minority)} have less than {IMBALANCE_RATIO:.0%} of the largest class "
+        f"({smallest} vs {largest} rows); folds are stratified"
+    )
+    if class_weight_policy(plan):
+        return Guardrail(
+            check="class_imbalance",
+            result="done",
+            detail=f"{found}; every learner that supports it trains with class_weight='balanced' "
+            f"(primary metric {plan.metric} counts each class equally)",
+        )
     return Guardrail(
         check="class_imbalance",
         result="alerted",
-        detail=f"classes {_listing(minority)} have less than {IMBALANCE_RATIO:.0%} of the largest class "
-        f"({smallest} vs {largest} rows); folds are stratified, and a metric such as balanced_accuracy, "
-        "f1_macro or roc_auc ranks candidates more fairly than accuracy",
+        detail=f"{found}; no class weights, because the primary metric {plan.metric} rewards "
+        "probabilities that follow the true class frequencies (or, for roc_auc, ignores the threshold). "
+        "If the minority classes matter most, rank by balanced_accuracy or f1_macro, which turns on "
+        "class weights",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,9 +30,15 @@ from automl.spec import AutoMLJob, dump_job
 
 RESULT_FILE = "result.json"
 LEADERBOARD_FILE = "leaderboard.csv"
-# Share of the budget kept for finalizing (refit, test score, writing the artifact).
+# Share of the budget kept for finalizing (refit, test score, writing the artifact) and the
+# report; the search stops that much before limits.timeout.
 FINALIZE_SHARE = 0.1
 FINALIZE_MIN_SECONDS = 2.0
+# Share of the budget kept for report.html (figures and permutation importance).
+REPORT_SHARE = 0.04
+REPORT_MIN_SECONDS = 1.5
+REPORT_MAX_SECONDS = 8.0
+
 POLL_SECONDS = 0.05
 
 
@@ -48,6 +55,7 @@ class RunResult(BaseModel):
     best: FinalModel | None = None
     leaderboard: list[dict[str, Any]] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    report: str | None = None  # location of report.html
     spec: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -149,11 +157,14 @@ def run_job(
     observer.started(job, plan, run_uri)
     prepared = time.monotonic()
 
+    # matplotlib takes a second or more to import: do it while candidates train, not after.
+    threading.Thread(target=_preload_report, name="automl-report-preload", daemon=True).start()
     metric = metrics.get(plan.metric)
     search = SearchStrategy(spec, plan)
     parallel = spec.search.max_parallel
     executor = LocalExecutor(run_uri, n_jobs=max(1, cpu_count() // parallel), run_started=t0)
-    reserve = max(FINALIZE_MIN_SECONDS, FINALIZE_SHARE * timeout)
+    report_reserve = min(REPORT_MAX_SECONDS, max(REPORT_MIN_SECONDS, REPORT_SHARE * timeout))
+    reserve = max(FINALIZE_MIN_SECONDS, FINALIZE_SHARE * timeout) + report_reserve
     search_deadline = t0 + timeout - reserve
     results: list[CandidateResult] = []
     failed = 0
@@ -219,24 +230,49 @@ def run_job(
         if counts["succeeded"] == 0:
             raise SearchFailed(f"every candidate failed; first error: {_first_error(results)}")
         observer.finalizing()
-        seconds_left = t0 + timeout - time.monotonic()
+        seconds_left = t0 + timeout - report_reserve - time.monotonic()
         outcome.best = finalize(spec, job.name, run_uri, results, seconds_left, n_jobs=cpu_count())
         outcome.status = "succeeded"
     except SearchFailed as err:
         outcome.message = str(err)
         raise
     finally:
-        finished = time.monotonic()
+        finalized = time.monotonic()
         outcome.timings = {
             "prepare_seconds": round(prepared - t0, 3),
             "search_seconds": round(searched - prepared, 3),
-            "finalize_seconds": round(finished - searched, 3),
-            "total_seconds": round(finished - t0, 3),
+            "finalize_seconds": round(finalized - searched, 3),
             "budget_seconds": timeout,
         }
+        if outcome.status == "succeeded":
+            outcome.report = _write_report(run_uri, outcome, results, deadline=t0 + timeout)
+        finished = time.monotonic()
+        outcome.timings["report_seconds"] = round(finished - finalized, 3)
+        outcome.timings["total_seconds"] = round(finished - t0, 3)
+        outcome.timings["overrun_seconds"] = round(max(0.0, finished - t0 - timeout), 3)
         storage.write_text(storage.join(run_uri, RESULT_FILE), outcome.model_dump_json(indent=2))
         observer.finished(outcome)
     return outcome
+
+
+def _preload_report() -> None:
+    try:
+        from automl.report import preload
+
+        preload()
+    except Exception:  # the report will say what is wrong when it is drawn
+        pass
+
+
+def _write_report(run_uri: str, outcome: RunResult, results: list[CandidateResult], deadline: float) -> str | None:
+    """report.html; a failure to draw it is reported but never fails a run that has its model."""
+    from automl.report import write_report
+
+    try:
+        return write_report(run_uri, outcome.model_dump(mode="json"), results, deadline)
+    except Exception as err:  # the model is written; a broken figure must not lose the run
+        outcome.message = f"report.html not written: {type(err).__name__}: {err}"
+        return None
 
 
 def _first_error(results: list[CandidateResult]) -> str:
