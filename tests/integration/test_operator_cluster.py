@@ -69,6 +69,9 @@ class OperatorProcess:
     """``python -m automl.operator`` as a local process under the chart's ServiceAccount."""
 
     def __init__(self, cluster: Cluster, kubeconfig: Path, log_dir: Path) -> None:
+        from tests.cluster.cluster import free_port
+
+        self.liveness_port = free_port()
         self.cluster = cluster
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
@@ -87,7 +90,8 @@ class OperatorProcess:
                    AUTOML_OPERATOR_FINALIZE_MIN_SECONDS="10")
         with open(self.log_file, "wb") as out:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "automl.operator", "--all-namespaces", "--liveness", ""],
+                [PYTHON, "-m", "automl.operator", "--all-namespaces",
+                 "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(self.log_dir), start_new_session=True,
             )
 
@@ -289,6 +293,23 @@ def test_chart_lints_renders_and_ships_the_generated_crd(cluster: Cluster) -> No
     assert "--namespace=a" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
+def test_operator_serves_kopf_liveness_endpoint(operator: OperatorProcess) -> None:
+    url = f"http://127.0.0.1:{operator.liveness_port}/healthz"
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+
+    wait_for(healthy, 30, 0.5, "kopf's liveness endpoint")
+
+
+def test_cluster_examples_pass_the_api_servers_validation(cluster: Cluster, installed: str, namespace: str) -> None:
+    for name in ("classification.yaml", "regression.yaml"):
+        done = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f",
+                               str(ROOT / "examples" / "cluster" / name))
+        assert "created (server dry run)" in done.stdout
+
+
 def test_invalid_manifest_is_rejected_at_apply_time(cluster: Cluster, installed: str, namespace: str) -> None:
     bad = manifest("bad", "classification", "s3://data/train.csv", "target", "bad", search={"maxCandidates": 2, "maxParallel": 5})
     done = apply(cluster, namespace, bad, check=False)
@@ -347,7 +368,7 @@ def test_classification_job_trains_deploys_predicts_and_cleans_up(
     table = cluster.kubectl("get", "amlj", name, "-n", namespace).stdout
     assert "Succeeded" in table and "3/3" in table
     # no credential ever lands in the resource or its events
-    everything = json.dumps(obj) + json.dumps(events(cluster, namespace, name))
+    everything = json.dumps(obj) + json.dumps(events(cluster, namespace, name)) + operator.logs()
     assert cluster.s3.secret_key not in everything
 
     # the serving pod answers like `automl predict` on the same rows

@@ -33,10 +33,10 @@ app.kubernetes.io/component: operator
 # The resource it serves: watch it, add/remove its finalizer, write its status.
 - apiGroups: ["automl.dev"]
   resources: ["automljobs"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["automl.dev"]
   resources: ["automljobs/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["get", "patch"]
 # Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement is on.
 - apiGroups: ["automl.dev"]
   resources: ["automljobs/finalizers"]
