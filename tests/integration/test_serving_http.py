@@ -650,11 +650,6 @@ def _trainer_only_modules() -> list[str]:
     return sorted(m for m in modules if not m.startswith("_"))
 
 
-@pytest.mark.xfail(
-    reason="automl.algorithms imports optuna at module level and the serving extra lacks optuna, so the "
-    "serving image cannot unpickle engine-trained LightGBM pipelines (reported; fix in algorithms.py or pyproject)",
-    strict=False,
-)
 def test_every_engine_learner_loads_and_predicts_with_only_the_serving_packages(tmp_path: Path) -> None:
     from automl import algorithms
     from automl.spec import ALGORITHMS
