@@ -522,3 +522,31 @@ def test_operator_killed_mid_search_resumes_without_duplicates(
     assert f"{namespace}/{name}: resumed the search" in operator.log_file.read_text()
     keys = cluster.s3_client().list_objects_v2(Bucket=RUNS_BUCKET, Prefix=f"{namespace}/{name}/candidates/")
     assert len([k for k in keys.get("Contents", []) if k["Key"].endswith("/result.json")]) == 5
+
+
+def test_exit_score_ends_the_search_and_stops_running_candidates(
+        cluster: Cluster, operator: OperatorProcess, namespace: str, data: dict[str, str]) -> None:
+    name = "exit-score"
+    apply(cluster, namespace, manifest(name, "classification", data["breast_cancer_train"], "diagnosis",
+                                       f"{namespace}/{name}", search={"maxCandidates": 8, "maxParallel": 3},
+                                       limits={"exitScore": 0.5}, serving={"enabled": False}))
+    status = wait_phase(cluster, operator, namespace, name, ("Succeeded", "Failed"))["status"]
+    assert status["phase"] == "Succeeded", status
+    assert "limits.exitScore 0.5 reached by" in status["stopReason"]
+    assert status["candidates"]["total"] < 8
+    s3 = cluster.s3_client()
+    jobs = {j["metadata"]["name"]: j for j in get_json(
+        cluster, "jobs", "-n", namespace, "-l", f"automl.dev/job={name},automl.dev/role=candidate")["items"]}
+    for i in range(status["candidates"]["total"]):
+        cid = f"c{i:04d}"
+        result = json.loads(s3.get_object(Bucket=RUNS_BUCKET, Key=f"{namespace}/{name}/candidates/{cid}/result.json")["Body"].read())
+        if result["status"] == "stopped":  # it was still running: its Job (and pod) were deleted at once
+            assert f"{name}-{cid}" not in jobs
+        else:
+            assert result["status"] == "succeeded"
+
+    def nothing_runs() -> bool:
+        pods = get_json(cluster, "pods", "-n", namespace, "-l", f"automl.dev/job={name},automl.dev/role=candidate")
+        return all(p["status"].get("phase") in ("Succeeded", "Failed") for p in pods["items"])
+
+    wait_for(nothing_runs, 30, 0.5, "no candidate pod left running")
