@@ -41,6 +41,7 @@ OPERATOR_NS = "automl-system"
 SERVICE_ACCOUNT = "kube-automl"  # the chart's <release>-<chart> name collapses to the release
 DATA_BUCKET = "automl-data"
 RUNS_BUCKET = "automl-runs"
+GLOBAL_CAP = 3  # the operator's cap on running candidate Jobs across all AutoMLJobs
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 
 
@@ -86,7 +87,7 @@ class OperatorProcess:
         self.starts += 1
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(KUBECONFIG=str(self.kubeconfig), PYTHONUNBUFFERED="1",
-                   AUTOML_OPERATOR_POLL_SECONDS="1", AUTOML_OPERATOR_MAX_RUNNING_CANDIDATES="6",
+                   AUTOML_OPERATOR_POLL_SECONDS="1", AUTOML_OPERATOR_MAX_RUNNING_CANDIDATES=str(GLOBAL_CAP),
                    AUTOML_OPERATOR_FINALIZE_MIN_SECONDS="10")
         with open(self.log_file, "wb") as out:
             self.proc = subprocess.Popen(
@@ -550,3 +551,39 @@ def test_exit_score_ends_the_search_and_stops_running_candidates(
         return all(p["status"].get("phase") in ("Succeeded", "Failed") for p in pods["items"])
 
     wait_for(nothing_runs, 30, 0.5, "no candidate pod left running")
+
+
+def test_global_cap_limits_running_candidates_across_jobs(
+        cluster: Cluster, operator: OperatorProcess, namespace: str, namespace2: str, data: dict[str, str]) -> None:
+    from kubernetes import client
+
+    names = {namespace: "cap-a", namespace2: "cap-b"}
+    peak = 0
+    stop = threading.Event()
+
+    def observe() -> None:
+        nonlocal peak
+        with cluster.api_client() as api:
+            batch = client.BatchV1Api(api)
+            while not stop.is_set():
+                jobs = batch.list_job_for_all_namespaces(label_selector="automl.dev/role=candidate").items
+                running = [j for j in jobs if names.get(j.metadata.namespace) == j.metadata.labels.get("automl.dev/job")
+                           and not (j.status and j.status.conditions)]
+                peak = max(peak, len(running))
+                time.sleep(0.2)
+
+    watcher = threading.Thread(target=observe, daemon=True)
+    watcher.start()
+    for ns, name in names.items():
+        apply(cluster, ns, manifest(name, "classification", data["breast_cancer_train"], "diagnosis", f"{ns}/{name}",
+                                    search={"maxCandidates": 3, "maxParallel": 2}, serving={"enabled": False}))
+    try:
+        for ns, name in names.items():
+            status = wait_phase(cluster, operator, ns, name, ("Succeeded", "Failed"))["status"]
+            assert status["phase"] == "Succeeded", status
+            assert status["candidates"]["succeeded"] == 3
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    print(f"peak of running candidate Jobs across both jobs: {peak} (cap {GLOBAL_CAP}, wanted 4)")
+    assert 0 < peak <= GLOBAL_CAP, f"{peak} candidate Jobs ran at once; the operator's cap is {GLOBAL_CAP}"
