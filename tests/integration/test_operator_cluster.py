@@ -69,9 +69,10 @@ def get_json(cluster: Cluster, *args: str) -> dict[str, Any]:
 class OperatorProcess:
     """``python -m automl.operator`` as a local process under the chart's ServiceAccount."""
 
-    def __init__(self, cluster: Cluster, kubeconfig: Path, log_dir: Path) -> None:
+    def __init__(self, cluster: Cluster, kubeconfig: Path, log_dir: Path, scope: tuple[str, ...] = ("--all-namespaces",)) -> None:
         from tests.cluster.cluster import free_port
 
+        self.scope = scope
         self.liveness_port = free_port()
         self.cluster = cluster
         self.kubeconfig = kubeconfig
@@ -91,7 +92,7 @@ class OperatorProcess:
                    AUTOML_OPERATOR_FINALIZE_MIN_SECONDS="10")
         with open(self.log_file, "wb") as out:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "automl.operator", "--all-namespaces",
+                [PYTHON, "-m", "automl.operator", *self.scope,
                  "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(self.log_dir), start_new_session=True,
             )
