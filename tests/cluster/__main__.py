@@ -4,6 +4,8 @@
 - ``up``     starts a cluster in the background and prints what to export.
 - ``down``   stops the cluster recorded in the state file and removes its folder.
 - ``status`` says whether it runs, and where.
+- ``gc``     cleans up after clusters whose processes all died without a teardown
+             (orphaned pod processes, pod network, folder); live clusters are left alone.
 
 The state file is ``$AUTOML_CLUSTER_STATE`` or ``<cache>/current/state-link.json``: a small
 JSON that points at the running cluster's own ``state.json``.
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 from . import build
-from .cluster import Cluster, teardown
+from .cluster import Cluster, collect_garbage, teardown
 from .procs import alive
 
 
@@ -105,6 +107,12 @@ def cmd_status(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(_: argparse.Namespace) -> int:
+    for d in collect_garbage(remove_folders=True):
+        print(f"removed the remains of {d}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="stop the cluster").set_defaults(fn=cmd_down)
     sub.add_parser("status", help="is it up?").set_defaults(fn=cmd_status)
+    sub.add_parser("gc", help="clean up after clusters whose processes died").set_defaults(fn=cmd_gc)
     a = ap.parse_args(argv)
     return a.fn(a)
 

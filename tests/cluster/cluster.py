@@ -317,6 +317,7 @@ class Cluster:
     ) -> Cluster:
         """Start a cluster. With watch_pid, a reaper stops it when that process dies."""
         bindir = build.require_built()
+        collect_garbage(remove_folders=False)
         wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kube-automl-cluster-"))
         wd.mkdir(parents=True, exist_ok=True)
         c = cls(wd / "admin.kubeconfig", S3Settings("", "", ""), bindir, workdir=wd)
@@ -686,3 +687,35 @@ def teardown(state: dict, live: list[dict] | None = None, keep_workdir: bool = F
         PodNetwork.from_dict(state["network"]).teardown()
     if workdir is not None and not keep_workdir:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def stale_state_files(min_age: float = 120) -> list[Path]:
+    """State files of clusters in the temp folder whose every process is gone."""
+    out = []
+    for sf in Path(tempfile.gettempdir()).glob("kube-automl-cluster-*/state.json"):
+        try:
+            st = json.loads(sf.read_text())
+        except (OSError, ValueError):
+            continue
+        if time.time() - st.get("started", 0) < min_age:
+            continue  # may still be starting
+        recorded = st.get("processes", []) + ([st["reaper"]] if st.get("reaper") else [])
+        if any(procs.alive(p["pid"], p.get("argv0")) for p in recorded):
+            continue
+        out.append(sf)
+    return out
+
+
+def collect_garbage(remove_folders: bool = False) -> list[Path]:
+    """Clean up after clusters whose processes all died without a teardown (SIGKILL of
+    everything, a machine that stopped): orphaned pod processes and the pod network, and
+    with remove_folders their folders too. Live clusters are never touched."""
+    cleaned = []
+    for sf in stale_state_files():
+        try:
+            st = json.loads(sf.read_text())
+        except (OSError, ValueError):
+            continue
+        teardown(st, keep_workdir=not remove_folders)
+        cleaned.append(sf.parent)
+    return cleaned
