@@ -341,7 +341,7 @@ class Cluster:
         tmp.replace(self.state_file)
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> dict:
-        p = procs.start(name, argv, self._wd / "logs", env=env, cwd=self.workdir)
+        p = procs.start(name, argv, self._wd / "logs", marker=str(self._wd), env=env, cwd=self.workdir)
         self._procs.append(p)
         self._save_state()
         return p
@@ -625,6 +625,7 @@ class Cluster:
             "reaper",
             [sys.executable, "-m", "tests.cluster.reaper", str(self.state_file), str(watch_pid)],
             self._wd / "logs",
+            marker=str(self._wd),
             env=dict(
                 os.environ,
                 PYTHONPATH=os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
@@ -681,8 +682,7 @@ def teardown(state: dict, live: list[dict] | None = None, keep_workdir: bool = F
         procs.stop(p, grace=10 if name == "node-agent" else 5)
         if name == "node-agent" and workdir is not None:
             for pgid, _ in _pod_groups(workdir):
-                if procs.group_alive(pgid):
-                    procs.stop_group(pgid, grace=2)
+                procs.stop_group(pgid, grace=2, marker=str(workdir))
     if state.get("network"):
         PodNetwork.from_dict(state["network"]).teardown()
     if workdir is not None and not keep_workdir:
@@ -700,7 +700,7 @@ def stale_state_files(min_age: float = 120) -> list[Path]:
         if time.time() - st.get("started", 0) < min_age:
             continue  # may still be starting
         recorded = st.get("processes", []) + ([st["reaper"]] if st.get("reaper") else [])
-        if any(procs.alive(p["pid"], p.get("argv0")) for p in recorded):
+        if any(procs.alive(p["pid"], p.get("argv0"), p.get("marker")) for p in recorded):
             continue
         out.append(sf)
     return out

@@ -70,6 +70,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from .network import PodNetwork
+from .procs import MARKER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
@@ -516,6 +517,8 @@ class PodWorker(threading.Thread):
             "HOSTNAME": self.pod["metadata"]["name"],
             TERMINATION_MESSAGE_ENV: str(msgfile),
         }
+        if MARKER in os.environ:  # lets a teardown from outside find the pod's processes
+            base[MARKER] = os.environ[MARKER]
         for k in PASSTHROUGH_ENV:
             if k in os.environ:
                 base[k] = os.environ[k]
