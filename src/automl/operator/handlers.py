@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import kopf
@@ -28,6 +30,7 @@ from .reconcile import Context, JobReconciler
 VERSION = "v1alpha1"
 PLURAL = "automljobs"
 RETRY_SECONDS = 3.0
+STOP_CHECK_SECONDS = 0.25
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -68,12 +71,20 @@ def run_job(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo,
                 delay = RETRY_SECONDS
             if delay is None:
                 return
-            if delay > 0:
-                wake.wait(delay)
-            wake.clear()
+            _pause(wake, stopped, delay)
     finally:
         ctx.slots.release(key)
         ctx.wakeups.forget(key)
+
+
+def _pause(wake: threading.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Sleep until woken by a Job event, stopped by kopf (job deleted, operator exiting), or timed out."""
+    deadline = time.monotonic() + seconds
+    while not stopped:
+        left = deadline - time.monotonic()
+        if left <= 0 or wake.wait(min(left, STOP_CHECK_SECONDS)):
+            break
+    wake.clear()
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={m.LABEL_JOB: kopf.PRESENT})
