@@ -150,6 +150,10 @@ def operator(cluster: Cluster, installed: str, tmp_path_factory: pytest.TempPath
         yield op
     finally:
         op.stop()
+    # Every handler ran without an unexpected exception, across all the tests of this module.
+    for log in sorted(op.log_dir.glob("operator-*.log")):
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text, f"{log}:\n{text[text.index('Traceback') - 2000:][:6000]}"
 
 
 @pytest.fixture
