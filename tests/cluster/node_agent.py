@@ -406,12 +406,17 @@ class Container:
 # ----------------------------------------------------------------------------- pods
 
 
-class PodWorker(threading.Thread):
-    """Runs one pod from binding to deletion."""
+class PodWorker:
+    """Runs one pod from binding to deletion, in a thread of its own.
+
+    (Deliberately not a Thread subclass: threading.Thread has private methods such as
+    ``_delete`` that a subclass would silently override.)"""
 
     def __init__(self, agent: Agent, pod: dict) -> None:
         md = pod["metadata"]
-        super().__init__(name=f"pod-{md['namespace']}/{md['name']}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.run, name=f"pod-{md['namespace']}/{md['name']}", daemon=True
+        )
         self.agent = agent
         self.pod = pod
         self.uid = md["uid"]
@@ -436,7 +441,8 @@ class PodWorker(threading.Thread):
         ]
         self.containers = [Container(self, c) for c in pod["spec"]["containers"]]
         self.initialized = not self.init_containers
-        self.config_error: ConfigError | None = None
+        if md.get("deletionTimestamp"):
+            self.deleting = True
 
     # -- events from the agent
 
@@ -886,7 +892,7 @@ class PodWorker(threading.Thread):
         deadline = spec.get("activeDeadlineSeconds")
         while not self.gone:
             if self.deleting:
-                self._delete()
+                self._remove()
                 return
             if not self.terminal:
                 if deadline and time.monotonic() - self.started_mono > deadline:
@@ -906,7 +912,7 @@ class PodWorker(threading.Thread):
             self.push_status()
             self.wake.wait(0.25)
             self.wake.clear()
-        self._delete()
+        self._remove()
 
     def _step_init(self, policy: str) -> None:
         for c in self.init_containers:
@@ -935,7 +941,7 @@ class PodWorker(threading.Thread):
         for c in self.init_containers + self.containers:
             c.stop(grace)
 
-    def _delete(self) -> None:
+    def _remove(self) -> None:
         grace = self.pod["metadata"].get("deletionGracePeriodSeconds")
         if grace is None:
             grace = self.pod["spec"].get("terminationGracePeriodSeconds", 30)
@@ -987,6 +993,7 @@ class Agent:
         self.capacity = capacity
         self.pool = IPPool(network.pod_ips())
         self.workers: dict[str, PodWorker] = {}
+        self.finished: set[str] = set()  # uids of pods whose worker is done
         self.lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -1030,8 +1037,10 @@ class Agent:
         }
         try:
             self.core.create_namespaced_event(md["namespace"], body, _preload_content=False)
+        except ApiException as e:  # events are best effort (e.g. namespace terminating)
+            log(f"event {reason} for {md['namespace']}/{md['name']} not posted: {e.status} {e.reason}")
         except Exception as e:  # noqa: BLE001 - events are best effort
-            log(f"event {reason} for {md['namespace']}/{md['name']} not posted: {e}")
+            log(f"event {reason} for {md['namespace']}/{md['name']} not posted: {e!r}")
 
     # -- nodes
 
@@ -1130,6 +1139,7 @@ class Agent:
     def forget(self, uid: str) -> None:
         with self.lock:
             self.workers.pop(uid, None)
+            self.finished.add(uid)
 
     def dispatch(self, kind: str, pod: dict) -> None:
         if pod["spec"].get("nodeName") not in self.nodes:
@@ -1145,9 +1155,11 @@ class Agent:
                 phase = (pod.get("status") or {}).get("phase")
                 if phase in ("Succeeded", "Failed"):
                     return  # finished before this agent started
+                if uid in self.finished:
+                    return  # already stopped and deleted: a late event (e.g. a finalizer)
                 w = PodWorker(self, pod)
                 self.workers[uid] = w
-                w.start()
+                w.thread.start()
                 return
         w.update(pod)
 
