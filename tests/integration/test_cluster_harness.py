@@ -386,6 +386,31 @@ def test_deployment_pods_serve_on_own_ip_are_listed_and_removed_with_it(cluster:
         pytest.skip("loopback pod network: EndpointSlices refuse 127/8 addresses")
 
 
+def test_deleting_a_namespace_removes_it_with_its_pods(cluster: Cluster) -> None:
+    doomed = cluster.create_namespace(f"harness-doomed-{secrets.token_hex(3)}")
+    apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "sleeper"},
+            "spec": pod_spec(["sleep", "300"]),
+        },
+        namespace=doomed,
+    )
+    running = wait_for(
+        lambda: (lambda p: p if p["status"].get("phase") == "Running" else None)(
+            get(cluster, "pod", "sleeper", "-n", doomed)
+        ),
+        60,
+        what="pod Running",
+    )
+    cluster.kubectl("delete", "namespace", doomed, "--wait=true", "--timeout=90s")
+    assert cluster.kubectl("get", "namespace", doomed, check=False).returncode != 0
+    if cluster.local:
+        assert not process_running(pid_of(running))
+
+
 CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
