@@ -596,7 +596,10 @@ class Cluster:
 
     @staticmethod
     def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
-        with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)
+        )
+        with opener.open(url, timeout=2) as r:
             return r.status == 200
 
     def _wait_ready(self, server: str, certs: dict, timeout: float) -> None:

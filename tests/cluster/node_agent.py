@@ -85,6 +85,8 @@ PASSTHROUGH_ENV = (
     "SSL_CERT_FILE",
 )
 TERMINATION_MESSAGE_ENV = "TERMINATION_MESSAGE_PATH"
+# probes go straight to the pod, whatever *_proxy variables the agent inherited
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 MAX_TERMINATION_MESSAGE = 4096
 
 
@@ -576,8 +578,8 @@ class PodWorker:
         for mp, host in self.mounts:
             if mp.rstrip("/") == "/tmp":
                 base["TMPDIR"] = str(host)
-        msg_path = spec.get("terminationMessagePath", "/dev/termination-log")
-        del msg_path  # always the mapped file: see TERMINATION_MESSAGE_ENV
+        # terminationMessagePath itself is never used: the message is always read from the
+        # pod folder's file named in TERMINATION_MESSAGE_PATH (see the module docstring).
         return {**base, **env}
 
     def _container_mounts(self, spec: dict) -> list[tuple[str, Path]]:
@@ -631,7 +633,7 @@ class PodWorker:
                     url, headers={x["name"]: x["value"] for x in h.get("httpHeaders") or []}
                 )
                 try:
-                    with urllib.request.urlopen(req, timeout=timeout) as r:
+                    with NO_PROXY.open(req, timeout=timeout) as r:
                         return 200 <= r.status < 400
                 except urllib.error.HTTPError as e:
                     return 200 <= e.code < 400
