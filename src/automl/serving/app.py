@@ -63,9 +63,11 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_status)
         finally:
+            metrics.IN_FLIGHT.dec()
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             metrics.REQUESTS.labels(endpoint, str(status)).inc()

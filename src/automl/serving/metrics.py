@@ -51,6 +51,9 @@ REQUEST_SECONDS = Histogram(
     ["endpoint"],
     buckets=_LATENCY,
 )
+IN_FLIGHT = Gauge(
+    "automl_serving_requests_in_flight", "HTTP requests being answered", multiprocess_mode="livesum"
+)
 ROWS = Counter("automl_serving_rows_predicted", "Rows predicted", ["endpoint"])
 ERRORS = Counter("automl_serving_errors", "Requests answered with an error, by kind", ["kind"])
 PREDICT_SECONDS = Histogram(

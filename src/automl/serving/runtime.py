@@ -121,8 +121,10 @@ class ModelRuntime:
         # model.json first: the model's name (used in URLs) is known even if the pickle is refused.
         self.meta = artifact.load_metadata(self.location)
         model, meta = artifact.load_model(self.location, self.sha256)
-        if hasattr(model, "set_n_jobs"):
+        try:
             model.set_n_jobs(1)
+        except Exception as err:  # e.g. an estimator pickled by an older kube-automl; it still predicts
+            log.warning("cannot limit the model to one thread per worker (%s: %s)", type(err).__name__, err)
         _one_thread()
         self.model, self.meta = model, meta
         self.inputs = InputSchema(meta.feature_schema, self.max_rows)
