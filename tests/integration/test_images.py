@@ -201,3 +201,17 @@ def test_constraints_pin_every_dependency_of_each_extra(extra: str) -> None:
             if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in ("", *req.extras)):
                 todo.append(sub)
     assert not unpinned, f"{extra}: not pinned in constraints.txt: {sorted(unpinned)}"
+
+
+def test_the_requirements_step_lists_the_core_and_the_extra(image: tuple[str, str, str, list[Stage]]) -> None:
+    """Run the Dockerfile's own requirements command, as the image build would, from the repo root."""
+    directory, extra, _, stages = image
+    runs = " ".join(stages[-1].all("RUN"))
+    match = re.search(r'python -c "(.*?)" > requirements\.txt', runs)
+    assert match, f"{directory}: no requirements step"
+    result = subprocess.run(
+        [sys.executable, "-c", match.group(1)], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert result.stdout.split() == project["dependencies"] + project["optional-dependencies"][extra]
