@@ -17,7 +17,7 @@ import pytest
 
 from automl.candidate import Candidate, CandidateResult
 from automl.operator import manifests as m
-from automl.operator.reconcile import Context, JobReconciler, Slots, Wakeups
+from automl.operator.reconcile import Context, JobReconciler, Slots
 from automl.operator.settings import Settings
 from automl.prepare import PLAN_FILE, prepare
 from automl.search import SearchStrategy
@@ -127,8 +127,7 @@ class Harness:
     def __init__(self, plan_json: str, cap: int = 0) -> None:
         self.kube = FakeKube()
         self.stores: dict[str, MemoryStore] = {}
-        self.ctx = Context(kube=self.kube, settings=Settings(poll_seconds=0.01), slots=Slots(cap),  # type: ignore[arg-type]
-                           wakeups=Wakeups())
+        self.ctx = Context(kube=self.kube, settings=Settings(poll_seconds=0.01), slots=Slots(cap))  # type: ignore[arg-type]
         self.plan_json = plan_json
 
     def reconciler(self, body: dict[str, Any]) -> JobReconciler:

@@ -63,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import kopf
     from kubernetes import client, config
 
-    from . import handlers  # noqa: F401  (registers the handlers)
+    from . import handlers  # registers the handlers
     from .kube import Kube
-    from .reconcile import Context, Slots, Wakeups
+    from .reconcile import Context, Slots
 
     configuration = client.Configuration()
     try:
@@ -73,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ConfigException:
         config.load_kube_config(client_configuration=configuration)
     api = client.ApiClient(configuration)
-    context = Context(kube=Kube(api), settings=settings, slots=Slots(settings.max_running_candidates),
-                      wakeups=Wakeups())
+    context = Context(kube=Kube(api), settings=settings, slots=Slots(settings.max_running_candidates))
     logging.getLogger(__name__).info(
         "kube-automl operator: %s; global cap %s running candidates",
         f"namespaces {', '.join(namespaces)}" if namespaces else "all namespaces",
@@ -84,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clusterwide=not namespaces,
         namespaces=namespaces or (),
         liveness_endpoint=args.liveness or None,
-        memo=kopf.Memo(context=context),
+        memo=kopf.Memo(context=context, wakeups=handlers.Wakeups()),
     )
     return 0
 

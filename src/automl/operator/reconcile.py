@@ -74,34 +74,11 @@ class Slots:
             return sum(self._running.values())
 
 
-class Wakeups:
-    """Per-job events the Job watch sets, so a daemon reacts at once instead of at its next poll."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: dict[str, threading.Event] = {}
-
-    def get(self, key: str) -> threading.Event:
-        with self._lock:
-            return self._events.setdefault(key, threading.Event())
-
-    def wake(self, key: str) -> None:
-        with self._lock:
-            event = self._events.get(key)
-        if event is not None:
-            event.set()
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._events.pop(key, None)
-
-
 @dataclass
 class Context:
     kube: Kube
     settings: Settings
     slots: Slots
-    wakeups: Wakeups
 
 
 class Failure(Exception):
