@@ -438,6 +438,8 @@ class JobReconciler:
                 running.append(cid)
                 continue
             result = self.collect(job, store, candidate, child, state, reason, message)
+            self.log.info("%s: %s %s%s", self.key, cid, result.status,
+                          f" {result.metric}={result.score:.6g}" if result.ok and result.score is not None else "")
             self.results[cid] = result
             self.strategy.tell(result)
             if not result.ok:
@@ -481,6 +483,7 @@ class JobReconciler:
             self.proposed[candidate.id] = candidate
             self.created[candidate.id] = time.monotonic()
             self.kube.create(m.candidate_job(self.owner(), job, candidate, store.run_uri, self.settings, deadline))
+            self.log.info("%s: started %s (%s)", self.key, candidate.id, candidate.algorithm)
             started.append(candidate.id)
         if len(started) < granted:
             self.ctx.slots.release(self.key, granted - len(started))
