@@ -36,6 +36,8 @@ from automl.serving.errors import BadRequest, ModelNotFound, PayloadTooLarge, Se
 from automl.serving.runtime import MicroBatcher, ModelRuntime
 from automl.serving.settings import Settings
 
+# How long a prediction request waits for a model load in progress before a 503.
+LOAD_WAIT_SECONDS = 60.0
 log = logging.getLogger("automl.serving")
 _DUMPS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -131,6 +133,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def predict_body(
         request: Request, decode: Callable[[Any, codecs.InputSchema], Any], endpoint: str
     ) -> tuple[Any, codecs.Prediction]:
+        if runtime.loading:
+            # Several workers share the socket and each loads its own copy: a request that
+            # reaches a worker still loading waits for it rather than failing with 503.
+            await asyncio.to_thread(runtime.wait_loaded, LOAD_WAIT_SECONDS)
         inputs = runtime.require_ready()
         body = await read_json(request, settings.max_body_bytes)
         frame = decode(body, inputs)

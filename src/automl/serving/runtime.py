@@ -64,6 +64,7 @@ class ModelRuntime:
         self.classes: np.ndarray = np.empty(0, dtype=object)
         self.label_type = "FP64"
         self._lock = threading.Lock()
+        self._settled = threading.Event()  # set once load() has succeeded or finally failed
 
     @property
     def ready(self) -> bool:
@@ -77,6 +78,20 @@ class ModelRuntime:
 
     def load(self, sleep: Callable[[float], None] = time.sleep) -> bool:
         """Load the artifact; True when ready. Never raises for a bad artifact: see ``state``."""
+        try:
+            return self._load(sleep)
+        finally:
+            self._settled.set()
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Block until a load in progress has ended (True if it ended within ``timeout``)."""
+        return self._settled.wait(timeout)
+
+    @property
+    def loading(self) -> bool:
+        return self.state.phase in ("pending", "loading") and not self._settled.is_set()
+
+    def _load(self, sleep: Callable[[float], None]) -> bool:
         with self._lock:
             started = time.monotonic()
             self.state.phase = "loading"
