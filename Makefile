@@ -40,6 +40,7 @@ test: setup cluster-binaries lint
 
 crd: setup
 	$(BIN)/python -m automl.crd > crds/automljob.yaml
+	cp crds/automljob.yaml charts/kube-automl/crds/automljob.yaml
 
 clean:
 	rm -rf $(VENV) automl-runs .pytest_cache .mypy_cache .ruff_cache

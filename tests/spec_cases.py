@@ -15,8 +15,11 @@ BASE: dict[str, Any] = {
 }
 
 
-def case(name: str, valid: bool, patch: dict[str, Any], cel: bool = False) -> tuple[str, bool, dict[str, Any], bool]:
+def case(
+    name: str, valid: bool, patch: dict[str, Any], cel: bool = False, job_name: str = "case"
+) -> tuple[str, bool, dict[str, Any], bool]:
     document = copy.deepcopy(BASE)
+    document["metadata"]["name"] = job_name
     spec = document["spec"]
     for dotted, value in patch.items():
         target = spec
@@ -69,6 +72,8 @@ CASES = [
     case("unknown field", False, {"surprise": True}),
     case("unknown nested field", False, {"search": {"maxParallels": 2}}),
     case("resources with an unknown key", False, {"trainer": {"resources": {"requests": {"cpu": "1"}, "limit": {}}}}),
+    case("name of 53 characters", True, {}, job_name="n" * 53),
+    case("name too long for child names", False, {}, cel=True, job_name="n" * 54),
     case("parallel above candidates", False, {"search": {"maxCandidates": 2, "maxParallel": 4}}, cel=True),
     case("regression metric on classification", False, {"primaryMetric": "r2"}, cel=True),
 ]

@@ -31,7 +31,7 @@ def test_api_server_and_model_agree(cluster, crd_namespace: str, name: str, vali
         model_accepts = True
     except SpecError:
         model_accepts = False
-    body = {**document, "metadata": {"name": "case", "namespace": crd_namespace}}
+    body = {**document, "metadata": {**document["metadata"], "namespace": crd_namespace}}
     applied = cluster.kubectl("create", "--dry-run=server", "--validate=strict", "-o", "json", "-f", "-",
                               input=json.dumps(body), check=False)
     server_accepts = applied.returncode == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +31,12 @@ def _write_summary(path: str | None, payload: dict[str, Any] | str) -> None:
     text = payload if isinstance(payload, str) else json.dumps(payload)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text[:4000])
+
+
+def _default_summary_file() -> str | None:
+    """In a pod, the termination-message file (Kubernetes creates it writable)."""
+    path = os.environ.get("TERMINATION_MESSAGE_PATH") or "/dev/termination-log"
+    return path if os.path.exists(path) and os.access(path, os.W_OK) else None
 
 
 def _load_job(source: str) -> Any:
@@ -111,7 +118,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="step", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--run", required=True, help="the run location (path, file:// or s3://)")
-    common.add_argument("--summary-file", help="write a short JSON summary here (a pod's termination message)")
+    common.add_argument(
+        "--summary-file",
+        default=_default_summary_file(),
+        help="write a short JSON summary here (default in a pod: its termination-message file)",
+    )
     common.add_argument("--n-jobs", type=int, default=1, help="threads the learner may use")
 
     train = sub.add_parser("train", parents=[common], help="train one candidate")
