@@ -253,8 +253,9 @@ def _baseline(task: Task, workdir: Path, seed: int, out: Path, forest: bool) -> 
     categorical = _categorical(X)
     numeric = [c for c in X.columns if c not in categorical]
     encode = ColumnTransformer(
+        # HistGradientBoosting takes at most 255 categories per column: rarer ones are grouped.
         [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                encoded_missing_value=np.nan), categorical),
+                                encoded_missing_value=np.nan, max_categories=250), categorical),
          ("num", "passthrough", numeric)],
         verbose_feature_names_out=False,
     )
