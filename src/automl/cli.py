@@ -111,6 +111,8 @@ class ConsoleObserver(Observer):
                 line += f", test {result.metric}={b.test_score:.4f}"
             console.print(line)
             console.print(f"model: {b.model_uri} (sha256 {b.sha256[:12]}...)")
+        if result.report:
+            console.print(f"report: {result.report}")
 
     def _stop_live(self) -> None:
         if self.live is not None:
