@@ -4,6 +4,7 @@ from the harness plugin in tests/cluster; everything else here is for the engine
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,21 @@ pytest_plugins = ["tests.cluster.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+
+def wait_for(fn: Callable[[], Any], timeout: float = 60, interval: float = 0.3, what: str = "") -> Any:
+    """Poll ``fn`` until it returns something truthy; fail with the last value or error."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as err:  # noqa: BLE001 - keep polling, report the last error
+            last = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
 
 
 @pytest.fixture

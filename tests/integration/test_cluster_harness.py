@@ -12,31 +12,19 @@ import os
 import secrets
 import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.cluster import Cluster
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.cluster
 
 IMAGE = "python:3.12-slim"
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 60, interval: float = 0.3, what: str = ""):
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
 
 
 def get(cluster: Cluster, *args: str) -> dict:

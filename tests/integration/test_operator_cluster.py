@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from tests.cluster import Cluster
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -45,18 +46,6 @@ GLOBAL_CAP = 3  # the operator's cap on running candidate Jobs across all AutoML
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 120, interval: float = 0.5, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as err:  # noqa: BLE001 - keep polling, report the last error
-            last = err
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
 
 
 def get_json(cluster: Cluster, *args: str) -> dict[str, Any]:
